@@ -1,0 +1,1 @@
+"""Colorization models: Keras builders, the registry of bundled models, and training."""

@@ -1,0 +1,104 @@
+"""Which model file `--model` means, and what the pipeline must know about it.
+
+Bundled models live in models/bundled/ as `<name>.keras` with a JSON model card
+`<name>.json` beside them; the card gives the version, the sha256 and the input
+size. `--model` also takes a path (local or gs://) to any exported `.keras` file;
+its card is read when it has one, otherwise the input size is read from the
+Keras config inside the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from apache_beam.io.filesystems import FileSystems
+
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+DEFAULT_MODEL = "unet"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model the pipeline can load: where it is, what it is called, how big its input is."""
+
+    name: str
+    path: str
+    version: str
+    input_size: int
+    sha256: str | None = None  # checked on load when known
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with FileSystems.open(path) as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bundled_models() -> dict[str, ModelSpec]:
+    """Every bundled model by name, plus `default`."""
+    models = {}
+    for card_path in sorted(BUNDLED_DIR.glob("*.json")):
+        card = json.loads(card_path.read_text())
+        models[card["name"]] = ModelSpec(
+            name=card["name"],
+            path=str(BUNDLED_DIR / card["file"]),
+            version=str(card["version"]),
+            input_size=int(card["input_size"]),
+            sha256=card["sha256"],
+        )
+    if DEFAULT_MODEL in models:
+        models["default"] = models[DEFAULT_MODEL]
+    return models
+
+
+def _input_size_from_keras_file(path: str) -> int:
+    """Read the square input size from the config.json inside a .keras archive."""
+    with FileSystems.open(path) as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    config = json.loads(archive.read("config.json"))
+    for layer in config["config"]["layers"]:
+        if layer["class_name"] == "InputLayer":
+            shape = layer["config"]["batch_shape"]
+            if len(shape) == 4 and shape[1] == shape[2] and shape[3] == 1:
+                return int(shape[1])
+    raise ValueError(f"{path}: the model's input is not a square single-channel (L) image")
+
+
+def resolve_model(name_or_path: str) -> ModelSpec:
+    """A bundled model by name, or a `.keras` file by path (its card beside it if present)."""
+    bundled = bundled_models()
+    if name_or_path in bundled:
+        return bundled[name_or_path]
+    if not name_or_path.endswith(".keras"):
+        raise ValueError(
+            f"unknown model {name_or_path!r}: use one of {', '.join(sorted(bundled))} "
+            "or a path to an exported .keras file"
+        )
+    if not FileSystems.exists(name_or_path):
+        raise FileNotFoundError(f"model file not found: {name_or_path}")
+    card_path = name_or_path[: -len(".keras")] + ".json"
+    if FileSystems.exists(card_path):
+        with FileSystems.open(card_path) as handle:
+            card = json.loads(handle.read())
+        return ModelSpec(
+            name=card.get("name", Path(name_or_path).stem),
+            path=name_or_path,
+            version=str(card.get("version", "unknown")),
+            input_size=int(card["input_size"]),
+            sha256=card.get("sha256"),
+        )
+    sha256 = file_sha256(name_or_path)
+    return ModelSpec(
+        name=Path(name_or_path).stem,
+        path=name_or_path,
+        version=f"sha256:{sha256[:12]}",
+        input_size=_input_size_from_keras_file(name_or_path),
+        sha256=sha256,
+    )

@@ -1,0 +1,129 @@
+"""Colorize an archive of monochrome scans with Apache Beam.
+
+    python -m pipeline --input scans/ --output colorized/ [--model default] [--evaluate]
+
+The graph: ReadScans -> ColorizeScans (RunInference) -> WriteColorized, and every
+row, ok or error, -> WriteMetadata. It runs on any Beam runner; locally the
+DirectRunner is the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.runners.runner import PipelineResult
+
+from models.registry import resolve_model
+from pipeline.options import ColorizeOptions
+from pipeline.records import STATUS_OK
+from pipeline.scans import input_base, input_pattern
+from pipeline.stages import ColorizeScans, ReadScans, WriteColorized, WriteMetadata
+
+logger = logging.getLogger("revivacolor")
+
+EXIT_OK = 0
+EXIT_FAILED_TO_RUN = 1
+EXIT_SOME_FILES_FAILED = 3
+
+
+def _absolute(location: str) -> str:
+    return os.path.abspath(location) if FileSystems.get_scheme(location) in (None, "file") else location
+
+
+def metadata_pattern(output: str) -> str:
+    return FileSystems.join(output.rstrip("/"), "metadata", "*.parquet")
+
+
+def _clear_metadata(output: str) -> None:
+    """A run writes a fresh table; shards of an earlier run would otherwise mix in."""
+    old = [m.path for m in FileSystems.match([metadata_pattern(output)])[0].metadata_list]
+    if old:
+        FileSystems.delete(old)
+
+
+def run(argv: list[str] | None = None, save_main_session: bool = False) -> PipelineResult:
+    """Build and run the pipeline; returns Beam's PipelineResult once it has finished."""
+    pipeline_options = PipelineOptions(argv)
+    pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
+    options = pipeline_options.view_as(ColorizeOptions)
+    source, output = _absolute(options.input), _absolute(options.output)
+    ground_truth = _absolute(options.ground_truth) if options.ground_truth else None
+    spec = resolve_model(options.model)
+    if not FileSystems.match([input_pattern(source)], limits=[1])[0].metadata_list:
+        raise FileNotFoundError(f"no files found at --input {options.input}")
+    _clear_metadata(output)
+
+    pipeline = beam.Pipeline(options=pipeline_options)
+    scans, read_errors = pipeline | "ReadScans" >> ReadScans(
+        input_pattern(source), input_base(source), output, spec, keep_truth=options.evaluate
+    )
+    predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(spec, options.batch_size)
+    rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec)
+    (rows, read_errors, inference_errors) | "WriteMetadata" >> WriteMetadata(output)
+
+    result = pipeline.run()
+    result.wait_until_finish()
+    return result
+
+
+def read_metadata(output: str):
+    """The metadata table of an output folder as one pyarrow Table."""
+    paths = sorted(m.path for m in FileSystems.match([metadata_pattern(output)])[0].metadata_list)
+    tables = []
+    for path in paths:
+        with FileSystems.open(path) as handle:
+            tables.append(pq.read_table(handle))
+    if not tables:
+        raise FileNotFoundError(f"no metadata table under {metadata_pattern(output)}")
+    return pa.concat_tables(tables)
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logging.getLogger().setLevel(logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: run, then print a summary. Exit 0 all ok, 3 some files failed, 1 no run."""
+    _configure_logging()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Colorize an archive of monochrome scans. Any Apache Beam pipeline option "
+        "(--runner, --direct_num_workers, ...) is passed through to Beam.",
+    )
+    ColorizeOptions._add_argparse_args(parser)
+    parser.parse_known_args(argv)  # --help, and a clear message for a missing --input or --output
+    started = time.perf_counter()
+    try:
+        run(argv)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"revivacolor: error: {error}", file=sys.stderr)
+        return EXIT_FAILED_TO_RUN
+    elapsed = time.perf_counter() - started
+    output = _absolute(PipelineOptions(argv).view_as(ColorizeOptions).output)
+    table = read_metadata(output).to_pydict()
+    ok = sum(status == STATUS_OK for status in table["status"])
+    failed = len(table["status"]) - ok
+    print(
+        f"revivacolor: {ok} colorized, {failed} failed, {len(table['status'])} files in {elapsed:.1f} s "
+        f"({len(table['status']) / elapsed:.2f} images/s); metadata in {metadata_pattern(output)}"
+    )
+    for path, status, error in zip(table["source_path"], table["status"], table["error"], strict=True):
+        if status != STATUS_OK:
+            print(f"  failed: {path}: {error}")
+    return EXIT_OK if failed == 0 else EXIT_SOME_FILES_FAILED

@@ -1,0 +1,87 @@
+"""RunInference model handler for the Keras colorization models.
+
+Beam's own TensorFlow handler imports tensorflow_hub and loads SavedModels; this
+small handler loads a Keras 3 `.keras` file once per worker process, with
+safe_mode on and its sha256 checked, and batches the scans' model inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from models.registry import ModelSpec, file_sha256
+from pipeline.scans import Scan
+
+logger = logging.getLogger("revivacolor")
+
+
+def local_copy(path: str) -> str:
+    """A local path for a model that may live on gs:// (Keras reads local files only)."""
+    if FileSystems.get_scheme(path) in (None, "file"):
+        return path
+    local = os.path.join(tempfile.mkdtemp(prefix="revivacolor-model-"), os.path.basename(path))
+    with FileSystems.open(path) as source, open(local, "wb") as target:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            target.write(chunk)
+    return local
+
+
+def use_gpu_memory_growth() -> None:
+    """Let several worker processes share a GPU instead of the first one taking all its memory."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # the GPU is already initialised in this process
+            pass
+
+
+class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
+    """Predicts a/b for batches of scans; each result keeps its Scan as `example`."""
+
+    def __init__(self, spec: ModelSpec, max_batch_size: int = 8):
+        super().__init__(min_batch_size=1, max_batch_size=max_batch_size)
+        self._spec = spec
+
+    def load_model(self):
+        import keras
+
+        use_gpu_memory_growth()
+        path = local_copy(self._spec.path)
+        if self._spec.sha256 and file_sha256(path) != self._spec.sha256:
+            raise ValueError(
+                f"model file {self._spec.path} does not match the sha256 in its model card; "
+                "it may be corrupt or replaced"
+            )
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        logger.info("loaded model %s version %s from %s", self._spec.name, self._spec.version, self._spec.path)
+        return model
+
+    def run_inference(
+        self, batch: Sequence[Scan], model, inference_args: dict[str, Any] | None = None
+    ) -> Iterable[PredictionResult]:
+        started = time.perf_counter()
+        predictions = np.asarray(model.predict_on_batch(np.stack([scan.model_input for scan in batch])))
+        share = (time.perf_counter() - started) / len(batch)
+        for scan in batch:
+            scan.seconds += share
+        return [
+            PredictionResult(example=scan, inference=prediction, model_id=self._spec.version)
+            for scan, prediction in zip(batch, predictions, strict=True)
+        ]
+
+    def get_num_bytes(self, batch: Sequence[Scan]) -> int:
+        return sum(scan.model_input.nbytes for scan in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "RevivaColor"

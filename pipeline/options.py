@@ -1,0 +1,51 @@
+"""Command-line options of the colorization pipeline (every other Beam option passes through)."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+OUTPUT_FORMATS = ("png", "jpg", "tiff")
+
+
+class ColorizeOptions(PipelineOptions):
+    """What to colorize, where to write it, with which model, and how to score it."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--input",
+            required=True,
+            help="Folder (searched recursively), glob or single file of scans; local or gs://.",
+        )
+        parser.add_argument(
+            "--output",
+            required=True,
+            help="Folder for the colorized images (same relative paths) and metadata/*.parquet.",
+        )
+        parser.add_argument(
+            "--model",
+            default="default",
+            help="A bundled model name (default, or one listed in the README) or a path to a .keras file (local or gs://).",
+        )
+        parser.add_argument(
+            "--output_format",
+            choices=OUTPUT_FORMATS,
+            default=None,
+            help="Format of the colorized images; default: the input's own format (PNG where it cannot be written).",
+        )
+        parser.add_argument(
+            "--ground_truth",
+            default=None,
+            help="Folder of color originals paired with the scans by relative path; enables the metrics.",
+        )
+        parser.add_argument(
+            "--evaluate",
+            action="store_true",
+            help="The inputs are color photos: colorize their luminance and score the result against them.",
+        )
+        parser.add_argument(
+            "--batch_size",
+            type=int,
+            default=8,
+            help="Largest number of scans the model sees at once.",
+        )

@@ -1,0 +1,46 @@
+"""The metadata table: one row per input file, written as Parquet under OUTPUT/metadata/."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from transforms.metrics import METRIC_NAMES
+
+METADATA_SCHEMA = pa.schema(
+    [
+        ("source_path", pa.string()),
+        ("output_path", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("source_sha256", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("bit_depth", pa.int32()),
+        ("input_channels", pa.int32()),
+        ("model", pa.string()),
+        ("model_version", pa.string()),
+        ("inference_size", pa.int32()),
+        ("seconds", pa.float64()),
+        ("ground_truth_path", pa.string()),
+    ]
+    + [(name, pa.float64()) for name in METRIC_NAMES]
+)
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+
+def metadata_row(**values) -> dict:
+    """A complete row: every schema column present, unknown ones null."""
+    unknown = set(values) - set(METADATA_SCHEMA.names)
+    if unknown:
+        raise KeyError(f"not metadata columns: {sorted(unknown)}")
+    return {name: values.get(name) for name in METADATA_SCHEMA.names}
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line message for the error column: our own messages as they are, others with their type."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, ValueError) and message:
+        return message
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

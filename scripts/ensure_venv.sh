@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create .venv and install the package into it (editable), once per change of setup.py.
+# Usage: scripts/ensure_venv.sh [extras]   e.g. scripts/ensure_venv.sh test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python="${PYTHON:-python3}"
+stamp=".venv/.installed-$(cat setup.py | sha256sum | cut -c1-16)${extras:+-$extras}"
+if [ ! -x .venv/bin/python ]; then
+  echo "revivacolor: creating .venv with $("$python" --version)" >&2
+  "$python" -m venv .venv
+fi
+if [ ! -f "$stamp" ]; then
+  echo "revivacolor: installing dependencies into .venv (first run takes a few minutes)" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  touch "$stamp"
+fi

@@ -1,0 +1,24 @@
+"""RevivaColor: colorize whole archives of black-and-white photographs with Apache Beam."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="revivacolor",
+    version="0.1.0",
+    description="Batch colorization of monochrome photo archives (Apache Beam + TensorFlow)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10,<3.14",
+    packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "transforms", "transforms.*"]),
+    package_data={"models": ["bundled/*.keras", "bundled/*.json", "bundled/*.csv"]},
+    install_requires=[
+        "apache-beam[gcp]==2.77.0",
+        "tensorflow==2.21.0",
+        "opencv-python-headless>=4.8,<5",
+        "numpy>=1.26,<3",
+        "pyarrow>=14",
+        "google-cloud-storage>=2.14",
+    ],
+    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    entry_points={"console_scripts": ["revivacolor=pipeline.colorize:main"]},
+)

@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny images and a tiny (untrained but real) Keras colorization model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TINY_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 32x32 U-Net saved as .keras with a model card, like a bundled model."""
+    import keras
+
+    from models.architectures import build_unet
+    from models.registry import file_sha256
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("model")
+    path = folder / "tiny.keras"
+    build_unet(TINY_SIZE, filters=(4, 8)).save(path)
+    card = {
+        "name": "tiny",
+        "version": "test",
+        "input_size": TINY_SIZE,
+        "file": path.name,
+        "sha256": file_sha256(str(path)),
+    }
+    path.with_suffix(".json").write_text(json.dumps(card))
+    return path
+
+
+def color_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth, colorful 8-bit BGR test picture (gradients plus a disc), deterministic."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.stack(
+        [
+            127 + 100 * np.sin(x / max(width, 1) * 3 + rng.uniform(0, 3)),
+            127 + 100 * np.cos(y / max(height, 1) * 2 + rng.uniform(0, 3)),
+            127 + 80 * np.sin((x + y) / max(width + height, 1) * 4),
+        ],
+        axis=-1,
+    )
+    disc = (x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(height, width) / 4) ** 2
+    image[disc] = (40, 90, 200)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image), path
+    return path

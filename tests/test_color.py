@@ -1,0 +1,118 @@
+"""CIELAB work on scans: round trips, luminance kept at full resolution, odd shapes, 16 bits."""
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import color_photo
+from transforms.color import (
+    ScanDecodeError,
+    bgr_to_lab,
+    decode_scan,
+    encode_image,
+    lab_to_bgr,
+    letterbox,
+    luminance,
+    model_input,
+    quantize,
+    recombine_luminance,
+    restore_ab,
+    to_float_bgr,
+)
+
+
+def test_lab_round_trip_is_exact_to_16_bits():
+    image = color_photo(64, 48).astype(np.uint16) * 257
+    back = quantize(lab_to_bgr(bgr_to_lab(to_float_bgr(image))), 16)
+    assert np.abs(back.astype(int) - image.astype(int)).max() <= 2
+
+
+def test_lab_matches_published_values_and_opencv():
+    primaries = np.array([[[0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 1, 1]]], np.float32)  # BGR red, green, blue, white
+    expected = [[53.24, 80.09, 67.20], [87.73, -86.18, 83.18], [32.30, 79.19, -107.86], [100, 0, 0]]
+    np.testing.assert_allclose(bgr_to_lab(primaries)[0], expected, atol=0.02)
+    image = to_float_bgr(color_photo(32, 32))
+    np.testing.assert_allclose(bgr_to_lab(image), cv2.cvtColor(image, cv2.COLOR_BGR2Lab), atol=0.5)
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_recombination_keeps_the_input_luminance_even_for_impossible_colors(bit_depth):
+    rng = np.random.default_rng(1)
+    lightness = luminance(color_photo(45, 70))
+    wild_ab = rng.uniform(-128, 127, (45, 70, 2)).astype(np.float32)  # mostly outside sRGB
+    written = quantize(recombine_luminance(lightness, wild_ab), bit_depth)
+    assert np.abs(luminance(written) - lightness).max() <= 0.5
+
+
+def test_recombination_keeps_in_gamut_colors():
+    image = color_photo(30, 40)
+    lab = bgr_to_lab(to_float_bgr(image))
+    result = quantize(recombine_luminance(lab[:, :, 0], lab[:, :, 1:]), 8)
+    assert np.abs(result.astype(int) - image.astype(int)).max() <= 2
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (3, 500), (1000, 9), (255, 257)])
+def test_prediction_returns_to_the_full_odd_sized_image(shape):
+    height, width = shape
+    lightness = np.full(shape, 50.0, np.float32)
+    grid, box = model_input(lightness, 32)
+    assert grid.shape == (32, 32, 1) and grid.dtype == np.float32
+    assert 1 <= box.height <= 32 and 1 <= box.width <= 32
+    prediction = np.zeros((32, 32, 2), np.float32)
+    prediction[box.top : box.top + box.height, box.left : box.left + box.width] = 0.25
+    ab = restore_ab(prediction, box, height, width)
+    assert ab.shape == (height, width, 2)
+    np.testing.assert_allclose(ab, 32.0, atol=1e-3)  # 0.25 * 128, the padding never leaks in
+
+
+def test_letterbox_keeps_aspect_ratio():
+    grid, box = letterbox(np.zeros((100, 400), np.float32), 64)
+    assert grid.shape == (64, 64)
+    assert (box.height, box.width) == (16, 64) and box.top == 24 and box.left == 0
+
+
+def test_decode_keeps_16_bits_and_encode_writes_them_back():
+    image = color_photo(20, 30).astype(np.uint16) * 257 + 3
+    ok, png = cv2.imencode(".png", image)
+    scan = decode_scan(png.tobytes())
+    assert scan.bit_depth == 16 and scan.input_channels == 3
+    np.testing.assert_array_equal(scan.pixels, image)
+    encoded = encode_image(to_float_bgr(scan.pixels), "png", 16)
+    assert cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    jpeg = encode_image(to_float_bgr(scan.pixels), "jpg", 16)
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
+def test_sixteen_bit_luminance_is_finer_than_8_bit():
+    ramp = np.linspace(0, 65535, 4096).astype(np.uint16)[None, :]
+    assert len(np.unique(luminance(ramp))) > 1000
+
+
+def test_alpha_is_composited_on_white():
+    bgra = np.zeros((4, 4, 4), np.uint8)
+    bgra[:, :2] = (0, 0, 255, 255)  # opaque red
+    ok, png = cv2.imencode(".png", bgra)  # the right half is fully transparent
+    scan = decode_scan(png.tobytes())
+    assert scan.input_channels == 4 and scan.pixels.shape == (4, 4, 3)
+    assert (scan.pixels[:, 2:] == 255).all() and (scan.pixels[:, :2] == (0, 0, 255)).all()
+
+
+def test_toned_scan_is_used_for_its_luminance():
+    gray = cv2.cvtColor(color_photo(20, 20), cv2.COLOR_BGR2GRAY)
+    sepia = np.clip(gray[:, :, None] * np.array([0.75, 0.9, 1.1]), 0, 255).astype(np.uint8)
+    lightness = luminance(sepia)
+    assert lightness.shape == (20, 20)
+    np.testing.assert_allclose(lightness, bgr_to_lab(to_float_bgr(sepia))[:, :, 0], atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "file is empty"),
+        (b"just some text", "not a readable image"),
+        (b"\xff\xd8\xff" + b"\0" * 20, "not a readable image"),
+    ],
+)
+def test_undecodable_files_raise_a_clear_error(data, message):
+    with pytest.raises(ScanDecodeError, match=message):
+        decode_scan(data)

@@ -1,0 +1,130 @@
+"""End to end: the real Beam pipeline over a folder of tiny images with a tiny real model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import pipeline
+from pipeline.colorize import EXIT_SOME_FILES_FAILED, main, read_metadata
+from pipeline.records import METADATA_SCHEMA
+from tests.conftest import color_photo, write_image
+from transforms.color import luminance
+from transforms.metrics import METRIC_NAMES
+
+
+@pytest.fixture
+def archive(tmp_path):
+    """A small mixed archive: formats, depths, channels, odd sizes, nested folders, two bad files."""
+    folder = tmp_path / "archive"
+    write_image(folder / "portrait.jpg", color_photo(48, 36, seed=1))
+    write_image(folder / "nested" / "deeper" / "wide strip.png", color_photo(6, 90, seed=2))
+    write_image(folder / "nested" / "sixteen.tiff", color_photo(33, 21, seed=3).astype(np.uint16) * 257)
+    write_image(folder / "gray.bmp", cv2.cvtColor(color_photo(25, 25, seed=4), cv2.COLOR_BGR2GRAY))
+    bgra = np.dstack([color_photo(20, 30, seed=5), np.full((20, 30), 200, np.uint8)])
+    write_image(folder / "alpha.webp", bgra)
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "readme.txt").write_text("not a picture")
+    return folder
+
+
+GOOD = {
+    "portrait.jpg": ("portrait.jpg", 8),
+    "nested/deeper/wide strip.png": ("nested/deeper/wide strip.png", 8),
+    "nested/sixteen.tiff": ("nested/sixteen.tiff", 16),
+    "gray.bmp": ("gray.bmp", 8),
+    "alpha.webp": ("alpha.webp", 8),
+}
+BAD = {"empty.jpg": "file is empty", "readme.txt": "not a readable image"}
+
+
+def _rows_by_relative_path(table, folder):
+    return {row["source_path"][len(str(folder)) + 1 :]: row for row in table.to_pylist()}
+
+
+def test_every_file_gets_one_row_and_every_good_file_an_output(archive, tmp_path, tiny_model):
+    output = tmp_path / "out"
+    result = pipeline.run(["--input", str(archive), "--output", str(output), "--model", str(tiny_model)])
+    assert result.state == "DONE"
+
+    table = read_metadata(str(output))
+    assert table.schema.names == METADATA_SCHEMA.names
+    rows = _rows_by_relative_path(table, archive)
+    assert sorted(rows) == sorted(list(GOOD) + list(BAD))
+
+    for relative, (expected_output, bit_depth) in GOOD.items():
+        row = rows[relative]
+        assert row["status"] == "ok" and row["error"] is None, row
+        assert row["output_path"] == str(output / expected_output)
+        written = cv2.imread(row["output_path"], cv2.IMREAD_UNCHANGED)
+        source = cv2.imread(str(archive / relative), cv2.IMREAD_UNCHANGED)
+        assert written.shape[:2] == source.shape[:2] == (row["height"], row["width"])
+        assert written.ndim == 3 and written.shape[2] == 3
+        assert row["bit_depth"] == bit_depth and written.dtype == (np.uint16 if bit_depth == 16 else np.uint8)
+        assert row["model"] == "tiny" and row["inference_size"] == 32 and row["seconds"] > 0
+        assert len(row["source_sha256"]) == 64
+        assert all(row[name] is None for name in METRIC_NAMES)
+
+    for relative, message in BAD.items():
+        assert rows[relative]["status"] == "error" and message in rows[relative]["error"]
+        assert rows[relative]["output_path"] is None
+
+
+def test_output_keeps_the_luminance_of_a_gray_scan(tmp_path, tiny_model):
+    gray = cv2.cvtColor(color_photo(40, 64, seed=6), cv2.COLOR_BGR2GRAY)
+    write_image(tmp_path / "in" / "scan.png", gray)
+    pipeline.run(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--model", str(tiny_model)])
+    written = cv2.imread(str(tmp_path / "out" / "scan.png"), cv2.IMREAD_UNCHANGED)
+    assert np.abs(luminance(written) - luminance(gray)).max() <= 0.5
+
+
+def test_evaluate_scores_color_inputs_and_output_format_is_honored(tmp_path, tiny_model, capsys):
+    write_image(tmp_path / "photos" / "a.jpg", color_photo(30, 40, seed=7))
+    write_image(tmp_path / "photos" / "b.png", color_photo(24, 24, seed=8))
+    (tmp_path / "photos" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
+    output = tmp_path / "scored"
+    argv = ["--input", str(tmp_path / "photos"), "--output", str(output), "--model", str(tiny_model)]
+    exit_code = main(argv + ["--evaluate", "--output_format", "png"])
+
+    assert exit_code == EXIT_SOME_FILES_FAILED
+    assert "2 colorized, 1 failed" in capsys.readouterr().out
+    rows = {row["source_path"].rsplit("/", 1)[1]: row for row in read_metadata(str(output)).to_pylist()}
+    for name in ("a.jpg", "b.png"):
+        assert rows[name]["output_path"].endswith(name.rsplit(".", 1)[0] + ".png")
+        assert rows[name]["ground_truth_path"] == rows[name]["source_path"]
+        assert all(isinstance(rows[name][metric], float) for metric in METRIC_NAMES)
+        assert 0 < rows[name]["psnr"] < 100 and -1 <= rows[name]["ssim"] <= 1
+    assert rows["broken.png"]["status"] == "error"
+
+
+def test_ground_truth_folder_pairs_by_relative_path(tmp_path, tiny_model):
+    photo = color_photo(20, 28, seed=9)
+    write_image(tmp_path / "scans" / "sub" / "x.png", cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))
+    write_image(tmp_path / "scans" / "y.png", cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))
+    write_image(tmp_path / "truth" / "sub" / "x.jpg", photo)  # paired by name, other extension
+    output = tmp_path / "out"
+    pipeline.run(
+        [
+            "--input",
+            str(tmp_path / "scans"),
+            "--output",
+            str(output),
+            "--model",
+            str(tiny_model),
+            "--ground_truth",
+            str(tmp_path / "truth"),
+        ]
+    )
+    rows = {row["source_path"].rsplit("/", 1)[1]: row for row in read_metadata(str(output)).to_pylist()}
+    assert rows["x.png"]["ground_truth_path"] == str(tmp_path / "truth" / "sub" / "x.jpg")
+    assert rows["x.png"]["mae"] is not None and rows["y.png"]["mae"] is None
+
+
+def test_metadata_is_a_single_parquet_table_under_output(archive, tmp_path, tiny_model):
+    output = tmp_path / "out"
+    for _ in range(2):  # a rerun replaces the table instead of adding to it
+        pipeline.run(["--input", str(archive), "--output", str(output), "--model", str(tiny_model)])
+    files = list((output / "metadata").glob("*.parquet"))
+    assert files and sum(pq.read_metadata(f).num_rows for f in files) == len(GOOD) + len(BAD)

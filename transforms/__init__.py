@@ -1,0 +1,1 @@
+"""Image transforms shared by the pipeline and training: decoding, CIELAB work, metrics."""

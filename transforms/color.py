@@ -1,0 +1,268 @@
+"""Decoding scans and moving between sRGB and CIELAB.
+
+The model only ever sees a small copy of the luminance; everything the user keeps
+(the luminance of the result, its size, its bit depth) comes from the full-resolution
+scan. These functions are shared by the pipeline and by training so that both see
+exactly the same inputs.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+L_SCALE = 100.0  # model input is L / L_SCALE, in [0, 1]
+AB_SCALE = 128.0  # model output is ab / AB_SCALE, in [-1, 1]
+AB_MIN, AB_MAX = -128.0, 127.0
+
+# Output formats we encode, with the extension written for each.
+FORMAT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "tiff": ".tiff", "webp": ".webp", "bmp": ".bmp"}
+_EXTENSION_FORMATS = {
+    ".png": "png",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".webp": "webp",
+    ".bmp": "bmp",
+}
+_SIXTEEN_BIT_FORMATS = {"png", "tiff"}
+
+
+class ScanDecodeError(ValueError):
+    """A file that cannot be read as an image; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class DecodedScan:
+    """A decoded scan: gray (H, W) or BGR (H, W, 3), uint8 or uint16, alpha already on white."""
+
+    pixels: np.ndarray
+    input_channels: int
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where a resized image sits inside the square model grid."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+def decode_scan(data: bytes) -> DecodedScan:
+    """Decode image bytes keeping their bit depth.
+
+    JPEGs are decoded with their EXIF orientation applied; other formats keep their
+    alpha channel, which is composited on white so transparent areas do not turn
+    into arbitrary colours.
+    """
+    if not data:
+        raise ScanDecodeError("file is empty (0 bytes)")
+    buffer = np.frombuffer(data, np.uint8)
+    is_jpeg = data[:3] == b"\xff\xd8\xff"
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if is_jpeg else cv2.IMREAD_UNCHANGED
+    try:
+        pixels = cv2.imdecode(buffer, flags)
+    except cv2.error as error:
+        raise ScanDecodeError(f"OpenCV could not decode the image: {error.err or error}") from error
+    if pixels is None or pixels.size == 0:
+        raise ScanDecodeError(
+            "not a readable image: the content is not a supported image format "
+            "(JPEG, PNG, TIFF, BMP, WebP) or the file is corrupt"
+        )
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ScanDecodeError(f"unsupported sample type {pixels.dtype}: only 8- and 16-bit images are supported")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    input_channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if input_channels == 4:
+        pixels = _composite_on_white(pixels)
+    elif input_channels not in (1, 3):
+        raise ScanDecodeError(f"unsupported number of channels: {input_channels}")
+    return DecodedScan(pixels=pixels, input_channels=input_channels)
+
+
+def _composite_on_white(bgra: np.ndarray) -> np.ndarray:
+    peak = float(np.iinfo(bgra.dtype).max)
+    alpha = bgra[:, :, 3:].astype(np.float32) / peak
+    bgr = bgra[:, :, :3].astype(np.float32) * alpha + peak * (1.0 - alpha)
+    return np.round(bgr).astype(bgra.dtype)
+
+
+def to_float_bgr(pixels: np.ndarray) -> np.ndarray:
+    """Gray or BGR integers to float32 BGR in [0, 1]."""
+    scaled = pixels.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
+    return cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR) if scaled.ndim == 2 else scaled
+
+
+# sRGB (D65) <-> CIELAB, as in IEC 61966-2-1 and CIE 15. OpenCV's float conversion
+# works from lookup tables that quantize L to steps of about 0.15 (some 600 levels),
+# which would throw away what a 16-bit scan holds, so the formulas are written out here.
+_RGB_TO_XYZ = np.array(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+)
+_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+_RGB_TO_XYZ_NORMALIZED = (_RGB_TO_XYZ / _D65_WHITE[:, None]).T.astype(np.float32)
+_XYZ_TO_RGB_NORMALIZED = np.linalg.inv(_RGB_TO_XYZ / _D65_WHITE[:, None]).T.astype(np.float32)
+_EPSILON, _KAPPA = 216.0 / 24389.0, 24389.0 / 27.0
+
+
+def _power(value: np.ndarray, exponent: float) -> np.ndarray:
+    """value ** exponent for positive float32 arrays; OpenCV's is several times faster than NumPy's."""
+    return cv2.pow(np.ascontiguousarray(value, np.float32).reshape(-1, 1), exponent).reshape(value.shape)
+
+
+def _srgb_to_linear(value: np.ndarray) -> np.ndarray:
+    return np.where(value <= 0.04045, value / 12.92, _power((np.maximum(value, 0.04045) + 0.055) / 1.055, 2.4))
+
+
+def _linear_to_srgb(value: np.ndarray) -> np.ndarray:
+    """Values outside [0, 1] stay outside, so callers can see what sRGB cannot show."""
+    return np.where(value <= 0.0031308, value * 12.92, 1.055 * _power(np.maximum(value, 0.0031308), 1 / 2.4) - 0.055)
+
+
+def _lightness_from_y(y: np.ndarray) -> np.ndarray:
+    return np.where(y > _EPSILON, 116.0 * np.cbrt(y) - 16.0, _KAPPA * y).astype(np.float32)
+
+
+@functools.cache
+def _linear_table(bit_depth: int) -> np.ndarray:
+    """Linear-light value of every integer sample value of a bit depth."""
+    peak = (1 << bit_depth) - 1
+    return _srgb_to_linear(np.arange(peak + 1, dtype=np.float32) / peak).astype(np.float32)
+
+
+def bgr_to_lab(bgr: np.ndarray) -> np.ndarray:
+    """Float BGR in [0, 1] to CIELAB (L in [0, 100], a/b roughly in [-128, 127]), float32."""
+    xyz = _srgb_to_linear(bgr[..., ::-1].astype(np.float32)) @ _RGB_TO_XYZ_NORMALIZED
+    f = np.where(xyz > _EPSILON, np.cbrt(xyz), (_KAPPA * xyz + 16.0) / 116.0)
+    lab = np.stack(
+        [_lightness_from_y(xyz[..., 1]), 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
+    )
+    return lab.astype(np.float32)
+
+
+def lab_to_bgr(lab: np.ndarray) -> np.ndarray:
+    """CIELAB to float BGR, not clipped: colours outside sRGB come out below 0 or above 1."""
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    cube = f * f * f
+    xyz = np.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
+    xyz[..., 1] = np.where(lab[..., 0] > _KAPPA * _EPSILON, cube[..., 1], lab[..., 0] / _KAPPA)
+    rgb = _linear_to_srgb(xyz.astype(np.float32) @ _XYZ_TO_RGB_NORMALIZED)
+    return rgb[..., ::-1].astype(np.float32)
+
+
+def luminance(pixels: np.ndarray) -> np.ndarray:
+    """CIELAB L of a gray or colour scan at full resolution; toned scans keep only this.
+
+    Only Y is needed, and integer samples linearize through a lookup table, which
+    makes this several times faster than a full Lab conversion on large scans.
+    """
+    linear = _linear_table(16 if pixels.dtype == np.uint16 else 8)[pixels]
+    if linear.ndim == 2:
+        return _lightness_from_y(linear)  # gray: R = G = B, and the Y weights sum to 1
+    y = linear @ _RGB_TO_XYZ[1, ::-1].astype(np.float32)  # BGR weights of Y
+    return _lightness_from_y(y)
+
+
+def letterbox(channel: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Fit an image into a size x size square without changing its aspect ratio.
+
+    The border is filled by repeating the edge, so the model sees no artificial
+    black frame; `Letterbox` says where the image is so its prediction can be cut out.
+    """
+    height, width = channel.shape[:2]
+    scale = size / max(height, width)
+    new_height = min(size, max(1, round(height * scale)))
+    new_width = min(size, max(1, round(width * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(channel, (new_width, new_height), interpolation=interpolation)
+    top, left = (size - new_height) // 2, (size - new_width) // 2
+    padded = cv2.copyMakeBorder(
+        resized, top, size - new_height - top, left, size - new_width - left, cv2.BORDER_REPLICATE
+    )
+    return padded, Letterbox(top, left, new_height, new_width)
+
+
+def model_input(lightness: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """The model's (size, size, 1) input for a full-resolution L channel: L / 100, letterboxed."""
+    grid, box = letterbox(lightness, size)
+    return (grid / L_SCALE).astype(np.float32)[:, :, None], box
+
+
+def restore_ab(prediction: np.ndarray, box: Letterbox, height: int, width: int) -> np.ndarray:
+    """Cut the image out of a (size, size, 2) prediction, upsample to full size, clip to Lab range."""
+    crop = prediction[box.top : box.top + box.height, box.left : box.left + box.width].astype(np.float32)
+    full = cv2.resize(crop * AB_SCALE, (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(full.reshape(height, width, 2), AB_MIN, AB_MAX)
+
+
+def _outside_srgb(bgr: np.ndarray, tolerance: float = 1e-4) -> np.ndarray:
+    return np.any((bgr < -tolerance) | (bgr > 1.0 + tolerance), axis=-1)
+
+
+def recombine_luminance(lightness: np.ndarray, ab: np.ndarray, steps: int = 10) -> np.ndarray:
+    """Put predicted a/b on the original L and convert to float BGR in [0, 1].
+
+    Colours that fall outside sRGB have their chroma reduced (hue and L kept, found
+    by bisection) instead of having R, G, B clipped, which would change the
+    luminance the archivist's scan already has.
+    """
+    lab = np.dstack([lightness.astype(np.float32), ab.astype(np.float32)])
+    bgr = lab_to_bgr(lab)
+    outside = _outside_srgb(bgr)
+    if outside.any():
+        l_out, ab_out = lab[outside][:, :1], lab[outside][:, 1:]
+        low = np.zeros((len(l_out), 1), np.float32)
+        high = np.ones_like(low)
+        for _ in range(steps):
+            middle = (low + high) / 2
+            rejected = _outside_srgb(lab_to_bgr(np.concatenate([l_out, ab_out * middle], axis=-1)))[:, None]
+            low, high = np.where(rejected, low, middle), np.where(rejected, middle, high)
+        bgr[outside] = lab_to_bgr(np.concatenate([l_out, ab_out * low], axis=-1))
+    return np.clip(bgr, 0.0, 1.0)
+
+
+def quantize(bgr: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Float BGR in [0, 1] to uint8 or uint16."""
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return np.round(bgr * float(np.iinfo(dtype).max)).astype(dtype)
+
+
+def format_for_path(path: str) -> str:
+    """The output format matching a file's extension; PNG for anything we cannot write back."""
+    dot = path.rfind(".")
+    return _EXTENSION_FORMATS.get(path[dot:].lower(), "png") if dot >= 0 else "png"
+
+
+def output_bit_depth(image_format: str, bit_depth: int) -> int:
+    """16-bit survives only in PNG and TIFF; other formats are written with 8 bits."""
+    return bit_depth if image_format in _SIXTEEN_BIT_FORMATS else 8
+
+
+def encode_image(bgr: np.ndarray, image_format: str, bit_depth: int) -> bytes:
+    """Encode float BGR in [0, 1] as PNG, JPEG, TIFF, WebP or BMP at the given bit depth."""
+    pixels = quantize(bgr, output_bit_depth(image_format, bit_depth))
+    params = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], "webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}
+    ok, encoded = cv2.imencode(FORMAT_EXTENSIONS[image_format], pixels, params.get(image_format, []))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode the result as {image_format}")
+    return encoded.tobytes()
