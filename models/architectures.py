@@ -1,8 +1,10 @@
 """Keras builders for the colorization networks.
 
-Every network maps L / 100, shape (size, size, 1), to a/b / 128, shape
+Every generator maps L / 100, shape (size, size, 1), to a/b / 128, shape
 (size, size, 2), through a tanh, so any of them plugs into the same pipeline.
-Only built-in Keras layers are used: the saved files load with safe_mode on.
+`size=None` builds a network that takes any size its down-sampling divides (used
+to train on crops and validate on whole images). Only built-in Keras layers are
+used: the saved files load with safe_mode on.
 """
 
 from __future__ import annotations
@@ -10,35 +12,148 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-
-def conv_block(x, filters: int, name: str):
-    """Two 3x3 convolutions with BatchNorm and ReLU."""
-    for i in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
-        x = layers.ReLU(name=f"{name}_relu{i}")(x)
-    return x
+from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
 
 
-def build_unet(size: int | None = 256, filters: tuple[int, ...] = (16, 32, 64, 128, 256)) -> keras.Model:
-    """A compact U-Net: each level halves the resolution, skip connections keep edges sharp.
+def conv_bn_act(x, filters: int, name: str, activation: str = "relu", kernel_size: int = 3):
+    """Convolution, BatchNorm, then ReLU or LeakyReLU(0.2)."""
+    x = layers.Conv2D(filters, kernel_size, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return (
+        layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+        if activation == "leaky_relu"
+        else layers.ReLU(name=f"{name}_relu")(x)
+    )
 
-    size=None builds a model that takes any size divisible by 16 (used for training on crops).
+
+def ab_output(x):
+    """The shared head: two channels, tanh, kept in float32 under mixed precision."""
+    return layers.Conv2D(2, 1, activation="tanh", dtype="float32", name="ab")(x)
+
+
+# The research's autoencoder: (filters, max-pool after the block) down to a 16x16x128 latent at 256.
+AUTOENCODER_ENCODER = ((8, False), (8, True), (16, False), (16, True), (32, True), (64, True), (128, False))
+
+
+def build_autoencoder(size: int | None = 256, decoder_activation: str = "relu") -> keras.Model:
+    """The original research's convolutional autoencoder, no skip connections.
+
+    Encoder: conv-BN-ReLU blocks of 8, 8, 16, 16, 32, 64, 128 filters with four
+    max-poolings (256 -> 16); the decoder mirrors it with upsampling.
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     x = inputs
+    for index, (filters, pool) in enumerate(AUTOENCODER_ENCODER):
+        x = conv_bn_act(x, filters, f"encode{index}")
+        if pool:
+            x = layers.MaxPooling2D(name=f"pool{index}")(x)
+    for index, (filters, pool) in reversed(list(enumerate(AUTOENCODER_ENCODER[:-1]))):
+        if pool:
+            x = layers.UpSampling2D(name=f"up{index}")(x)
+        x = conv_bn_act(x, filters, f"decode{index}", activation=decoder_activation)
+    return keras.Model(inputs, ab_output(x), name="autoencoder")
+
+
+def downsample(x, filters: int, name: str, batchnorm: bool = True):
+    """pix2pix encoder step: 4x4 stride-2 convolution, BatchNorm, LeakyReLU(0.2)."""
+    initializer = keras.initializers.RandomNormal(0.0, 0.02)
+    x = layers.Conv2D(
+        filters, 4, strides=2, padding="same", kernel_initializer=initializer, use_bias=False, name=f"{name}_conv"
+    )(x)
+    if batchnorm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.LeakyReLU(0.2, name=f"{name}_lrelu")(x)
+
+
+def upsample(x, filters: int, name: str, dropout: bool = False):
+    """pix2pix decoder step: 4x4 stride-2 transposed convolution, BatchNorm, optional dropout, ReLU."""
+    initializer = keras.initializers.RandomNormal(0.0, 0.02)
+    x = layers.Conv2DTranspose(
+        filters, 4, strides=2, padding="same", kernel_initializer=initializer, use_bias=False, name=f"{name}_deconv"
+    )(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if dropout:
+        x = layers.Dropout(0.5, name=f"{name}_dropout")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+PIX2PIX_DOWN = (32, 64, 128, 128, 128, 128)  # 6 levels, narrower than the tutorial's 8: CPU- and size-friendly
+
+
+def build_pix2pix_generator(size: int | None = 256) -> keras.Model:
+    """The research's cGAN generator: the pix2pix U-Net (TensorFlow tutorial), bounded by tanh."""
+    inputs = keras.Input(shape=(size, size, 1), name="lightness")
+    x = inputs
     skips = []
-    for level, width in enumerate(filters[:-1]):
-        x = conv_block(x, width, f"down{level}")
+    for index, filters in enumerate(PIX2PIX_DOWN):
+        x = downsample(x, filters, f"down{index}", batchnorm=index > 0)
         skips.append(x)
-        x = layers.MaxPooling2D(name=f"pool{level}")(x)
-    x = conv_block(x, filters[-1], "bottleneck")
-    for level, width in reversed(list(enumerate(filters[:-1]))):
+    for index, (filters, skip) in enumerate(zip(reversed(PIX2PIX_DOWN[:-1]), reversed(skips[:-1]), strict=True)):
+        x = upsample(x, filters, f"up{index}", dropout=index < 2)
+        x = layers.Concatenate(name=f"skip{index}")([x, skip])
+    x = layers.Conv2DTranspose(32, 4, strides=2, padding="same", name="last_deconv")(x)
+    x = layers.LeakyReLU(0.2, name="last_lrelu")(x)
+    return keras.Model(inputs, ab_output(x), name="pix2pix_generator")
+
+
+def build_patchgan_discriminator(size: int | None = 256) -> keras.Model:
+    """PatchGAN: one real/fake logit per 70x70 patch of the (L, ab) pair."""
+    initializer = keras.initializers.RandomNormal(0.0, 0.02)
+    lightness = keras.Input(shape=(size, size, 1), name="lightness")
+    ab = keras.Input(shape=(size, size, 2), name="ab")
+    x = layers.Concatenate(name="pair")([lightness, ab])
+    x = downsample(x, 32, "d_down0", batchnorm=False)
+    x = downsample(x, 64, "d_down1")
+    x = downsample(x, 128, "d_down2")
+    x = layers.ZeroPadding2D(name="d_pad0")(x)
+    x = layers.Conv2D(256, 4, kernel_initializer=initializer, use_bias=False, name="d_conv")(x)
+    x = layers.BatchNormalization(name="d_bn")(x)
+    x = layers.LeakyReLU(0.2, name="d_lrelu")(x)
+    x = layers.ZeroPadding2D(name="d_pad1")(x)
+    logits = layers.Conv2D(1, 4, kernel_initializer=initializer, dtype="float32", name="patch_logits")(x)
+    return keras.Model([lightness, ab], logits, name="patchgan")
+
+
+def build_gray_baseline(size: int | None = 256) -> keras.Model:
+    """a/b = 0 everywhere: the gray baseline every model must beat, as a real model file."""
+    inputs = keras.Input(shape=(size, size, 1), name="lightness")
+    outputs = layers.Conv2D(2, 1, kernel_initializer="zeros", bias_initializer="zeros", trainable=False, name="ab")(
+        inputs
+    )
+    return keras.Model(inputs, outputs, name="gray")
+
+
+UNET_DECODER = (128, 64, 48, 32)  # widths at strides 16, 8, 4, 2
+
+
+def build_unet(size: int | None = 256, pretrained: bool = True) -> keras.Model:
+    """Our U-Net: an ImageNet-pretrained MobileNetV2 encoder and a light decoder with skip connections.
+
+    L is fed to the encoder as a gray RGB image with ImageNet normalization, so the
+    encoder starts out recognizing faces, clothes, skies and plants instead of learning
+    them from a few thousand photos. The last skip is the full-resolution L itself.
+    `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
+    """
+    inputs = keras.Input(shape=(size, size, 1), name="lightness")
+    gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
+    normalized = layers.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_STD**2, name="imagenet_norm")(gray_rgb)
+    encoder = (mobilenet_v2_encoder if pretrained else mobilenet_v2_encoder_untrained)((size, size, 3))
+    *skips, x = encoder(normalized)
+    x = conv_bn_act(x, 160, "reduce", kernel_size=1)
+    for level, (skip, width) in enumerate(zip(reversed(skips), UNET_DECODER, strict=True)):
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
-        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
-        x = conv_block(x, width, f"decode{level}")
-    outputs = layers.Conv2D(2, 1, activation="tanh", dtype="float32", name="ab")(x)
-    return keras.Model(inputs, outputs, name="unet")
+        x = layers.Concatenate(name=f"skip{level}")([x, skip])
+        x = conv_bn_act(conv_bn_act(x, width, f"decode{level}a"), width, f"decode{level}b")
+    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(x)
+    x = layers.Concatenate(name="skip_lightness")([x, inputs])
+    x = conv_bn_act(x, 16, "decode_full")
+    return keras.Model(inputs, ab_output(x), name="unet")
 
 
-ARCHITECTURES = {"unet": build_unet}
+# Generators by --arch name; each takes the square input size (or None).
+ARCHITECTURES = {
+    "autoencoder": build_autoencoder,
+    "pix2pix": build_pix2pix_generator,
+    "unet": build_unet,
+    "gray": build_gray_baseline,
+}

@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -24,8 +25,11 @@ import numpy as np
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
-from models.architectures import ARCHITECTURES
-from models.registry import BUNDLED_DIR, file_sha256
+from models.architectures import ARCHITECTURES, build_patchgan_discriminator
+from models.degrade import degrade_lightness
+from models.gan import Pix2Pix
+from models.losses import LOSSES
+from models.registry import BUNDLED_DIR, file_sha256, resolve_model
 from transforms.color import AB_SCALE, L_SCALE, bgr_to_lab, decode_scan, letterbox, to_float_bgr
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
@@ -33,7 +37,7 @@ logger = logging.getLogger("revivacolor.train")
 
 
 def list_images(sources: list[str]) -> list[str]:
-    """Image files under folders (recursively) or matching globs, sorted for reproducibility."""
+    """Image files under folders (recursively), matching globs, local or gs://, sorted."""
     patterns = [source if any(c in source for c in "*?[") else source.rstrip("/") + "/**" for source in sources]
     files = {m.path for result in FileSystems.match(patterns) for m in result.metadata_list}
     return sorted(f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES)
@@ -61,11 +65,13 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
             grids.append(load_lab_grid(path, size))
         except ValueError as error:
             logger.warning("skipping %s: %s", path, error)
+    if not grids:
+        raise ValueError(f"no readable photos among {len(files)} files")
     return np.stack(grids)
 
 
-def make_dataset(grids: np.ndarray, crop: int, batch_size: int, training: bool) -> tf.data.Dataset:
-    """(L, ab) batches; training batches are random crops with random horizontal flips."""
+def make_dataset(grids: np.ndarray, crop: int, batch_size: int, training: bool, degrade: bool) -> tf.data.Dataset:
+    """(L, ab) batches; training batches are random crops and flips, with old-photo damage on L."""
     dataset = tf.data.Dataset.from_tensor_slices(grids)
     if training:
         dataset = dataset.shuffle(len(grids), seed=0, reshuffle_each_iteration=True)
@@ -74,95 +80,156 @@ def make_dataset(grids: np.ndarray, crop: int, batch_size: int, training: bool) 
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.map(lambda g: (g[:, :, :1], g[:, :, 1:]))
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if training and degrade:
+        dataset = dataset.map(
+            lambda lightness, ab: (degrade_lightness(lightness), ab), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
 
-def write_model_card(model_path: Path, card: dict) -> Path:
-    card = dict(card, file=model_path.name, sha256=file_sha256(str(model_path)))
-    card_path = model_path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return card_path
+class StopAfterMinutes(keras.callbacks.Callback):
+    """Ends training at the first epoch end past a wall-clock budget (to compare models fairly)."""
+
+    def __init__(self, minutes: float):
+        super().__init__()
+        self.deadline = time.monotonic() + 60 * minutes
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() > self.deadline:
+            logger.info("time budget reached after epoch %d", epoch + 1)
+            self.model.stop_training = True
+
+
+def training_callbacks(out: Path, patience: int, max_minutes: float | None) -> list[keras.callbacks.Callback]:
+    """Resume after a kill, keep the best epoch, stop early, log every epoch as CSV."""
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(patience=patience),
+        keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
+    ]
+    if max_minutes:
+        callbacks.append(StopAfterMinutes(max_minutes))
+    return callbacks
+
+
+def build_trainable(args: argparse.Namespace) -> tuple[keras.Model, keras.Model]:
+    """The model `fit` trains and the generator inside it (the same model except for pix2pix)."""
+    builder_kwargs = {"decoder_activation": args.decoder_activation} if args.arch == "autoencoder" else {}
+    generator = ARCHITECTURES[args.arch](None, **builder_kwargs)
+    if args.init_from:
+        source = keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True)
+        generator.set_weights(source.get_weights())
+    reconstruction = LOSSES[args.loss]
+    if args.arch == "pix2pix":
+        model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
+        model.compile(
+            keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
+            keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
+        )
+    else:
+        model = generator
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=reconstruction)
+    return model, generator
+
+
+def export(generator: keras.Model, args: argparse.Namespace, card: dict) -> Path:
+    """Rebuild the generator at the inference size with its trained weights; save .keras and its card."""
+    builder_kwargs = {"decoder_activation": args.decoder_activation} if args.arch == "autoencoder" else {}
+    exported = ARCHITECTURES[args.arch](args.size, **builder_kwargs)
+    exported.set_weights(generator.get_weights())
+    model_path = Path(args.out) / f"{card['name']}.keras"
+    exported.save(model_path)
+    card = dict(card, parameters=exported.count_params(), file=model_path.name, sha256=file_sha256(str(model_path)))
+    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return model_path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="+", required=True, help="folders or globs of color photos")
-    parser.add_argument("--val", nargs="+", help="validation folders; default: 10%% of --data by name hash")
+    parser.add_argument("--data", nargs="+", required=True, help="folders, globs or gs:// locations of color photos")
+    parser.add_argument("--val", nargs="+", help="validation photos; default: 10%% of --data by file-name hash")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="unet")
+    parser.add_argument("--loss", choices=sorted(LOSSES), default="mae", help="reconstruction loss on a/b")
+    parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
+    parser.add_argument("--l1_weight", type=float, default=100.0, help="pix2pix: weight of the reconstruction loss")
     parser.add_argument("--size", type=int, default=256, help="inference size of the exported model")
     parser.add_argument("--crop", type=int, default=192, help="training crop taken from the size x size grid")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=12, help="0 exports the untrained model (the gray baseline)")
+    parser.add_argument("--max_minutes", type=float, default=None, help="stop after this much training time")
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--learning_rate", type=float, default=None, help="default 1e-3, pix2pix 2e-4")
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation loss")
+    parser.add_argument("--no_degrade", action="store_true", help="train on clean L (no old-photo damage)")
+    parser.add_argument("--init_from", default=None, help="start from a bundled model's or a .keras file's weights")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, CSV log, exported model")
     parser.add_argument("--name", default=None, help="model name in the registry (default: --arch)")
     parser.add_argument("--version", default="1")
-    parser.add_argument("--bundle", action="store_true", help="also copy the model and card into models/bundled/")
+    parser.add_argument("--bundle", action="store_true", help="also copy the model, card and log into models/bundled/")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.learning_rate is None:
+        args.learning_rate = 2e-4 if args.arch == "pix2pix" else 1e-3
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    model, generator = build_trainable(args)
+
+    history: dict = {}
+    train_files = val_files = []
+    if args.epochs > 0:
+        files = list_images(args.data)
+        train_files, val_files = (files, list_images(args.val)) if args.val else split_by_name(files, 10)
+        logger.info("%d training and %d validation photos", len(train_files), len(val_files))
+        train = make_dataset(load_grids(train_files, args.size), args.crop, args.batch_size, True, not args.no_degrade)
+        val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False)
+        history = model.fit(
+            train,
+            validation_data=val,
+            epochs=args.epochs,
+            callbacks=training_callbacks(out, args.patience, args.max_minutes),
+            verbose=1 if sys.stdout.isatty() else 2,
+        ).history
+
+    if (out / "best.weights.h5").exists():  # the epoch with the lowest validation loss
+        model.load_weights(str(out / "best.weights.h5"))
     name = args.name or args.arch
-
-    files = list_images(args.data)
-    train_files, val_files = (files, list_images(args.val)) if args.val else split_by_name(files, 10)
-    logger.info("%d training and %d validation photos", len(train_files), len(val_files))
-    train = make_dataset(load_grids(train_files, args.size), args.crop, args.batch_size, training=True)
-    val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, training=False)
-
-    model = ARCHITECTURES[args.arch](None)
-    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss="mae")
-    history = model.fit(
-        train,
-        validation_data=val,
-        epochs=args.epochs,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(out / "backup")),
-            keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True, save_weights_only=True),
-            keras.callbacks.EarlyStopping(patience=args.patience),
-            keras.callbacks.CSVLogger(str(out / "log.csv"), append=True),
-        ],
-        verbose=2,
-    )
-
-    exported = ARCHITECTURES[args.arch](args.size)
-    exported.load_weights(str(out / "best.weights.h5"))
-    model_path = out / f"{name}.keras"
-    exported.save(model_path)
-    val_losses = history.history.get("val_loss", [])
+    val_losses = history.get("val_loss", [])
     card = {
         "name": name,
         "version": args.version,
         "architecture": args.arch,
-        "parameters": exported.count_params(),
         "input_size": args.size,
-        "color_space": "CIELAB (OpenCV, D65, sRGB)",
+        "color_space": "CIELAB (D65, sRGB)",
         "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)",
         "output": "a/b / 128 through tanh, shape (input_size, input_size, 2)",
-        "loss": "mae",
-        "training_data": args.data,
-        "validation_data": args.val or "10% of training data by file-name hash",
+        "loss": args.loss if args.arch != "pix2pix" else f"adversarial + {args.l1_weight} * {args.loss}",
+        "degradations": not args.no_degrade,
+        "training_data": args.data if train_files else None,
+        "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
         "training_images": len(train_files),
         "validation_images": len(val_files),
         "crop": args.crop,
         "epochs_run": len(val_losses),
-        "best_val_mae_ab_over_128": min(val_losses) if val_losses else None,
+        "best_val_loss": min(val_losses) if val_losses else None,
         "command": "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv),
         "trained_on": datetime.date.today().isoformat(),
     }
-    card_path = write_model_card(model_path, card)
-    logger.info("exported %s and %s", model_path, card_path)
+    model_path = export(generator, args, card)
+    logger.info("exported %s with its model card", model_path)
     if args.bundle:
         shutil.copy(model_path, BUNDLED_DIR / model_path.name)
-        shutil.copy(card_path, BUNDLED_DIR / card_path.name)
-        shutil.copy(out / "log.csv", BUNDLED_DIR / f"{name}.log.csv")
+        shutil.copy(model_path.with_suffix(".json"), BUNDLED_DIR / f"{name}.json")
+        if (out / "log.csv").exists():
+            shutil.copy(out / "log.csv", BUNDLED_DIR / f"{name}.log.csv")
         logger.info("bundled into %s", BUNDLED_DIR)
     return 0
 

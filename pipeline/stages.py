@@ -11,7 +11,7 @@ import apache_beam as beam
 import cv2
 import numpy as np
 from apache_beam.io import fileio
-from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.ml.inference.base import PredictionResult, RunInference
 
 from models.registry import ModelSpec
@@ -46,7 +46,7 @@ class _PrepareScanFn(beam.DoFn):
         path = readable.metadata.path
         sha256 = None
         try:
-            with FileSystems.open(path) as handle:  # not readable.read(): no guessing of .gz/.bz2
+            with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:  # a .gz is no image
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
             yield prepare_scan(

@@ -17,16 +17,16 @@ TINY_SIZE = 32
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
-    """A 32x32 U-Net saved as .keras with a model card, like a bundled model."""
+    """A 32x32 autoencoder (untrained, real) saved as .keras with a model card, like a bundled model."""
     import keras
 
-    from models.architectures import build_unet
+    from models.architectures import build_autoencoder
     from models.registry import file_sha256
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("model")
     path = folder / "tiny.keras"
-    build_unet(TINY_SIZE, filters=(4, 8)).save(path)
+    build_autoencoder(TINY_SIZE).save(path)
     card = {
         "name": "tiny",
         "version": "test",

@@ -1,0 +1,139 @@
+"""Every architecture builds, trains, saves, loads and predicts in range; training resumes after a crash."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from models import train
+from models.architectures import ARCHITECTURES, build_patchgan_discriminator
+from models.gan import Pix2Pix
+from models.losses import LOSSES
+from tests.conftest import color_photo, write_image
+
+SIZE = 64  # divisible by every architecture's total down-sampling
+
+
+def tiny_batch(n: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.random((n, SIZE, SIZE, 1), np.float32), rng.uniform(-1, 1, (n, SIZE, SIZE, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - {"gray"}))
+def test_architecture_trains_saves_and_loads(arch, tmp_path):
+    keras.utils.set_random_seed(0)
+    lightness, ab = tiny_batch()
+    model = ARCHITECTURES[arch](SIZE)
+    model.compile(optimizer="adam", loss=LOSSES["mae"])
+    before = [w.copy() for w in model.get_weights()]
+    loss = model.train_on_batch(lightness, ab)
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    path = tmp_path / f"{arch}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    prediction = np.asarray(loaded.predict_on_batch(lightness))
+    assert prediction.shape == (2, SIZE, SIZE, 2)
+    assert np.all(np.abs(prediction) <= 1.0)
+    np.testing.assert_allclose(prediction, model.predict_on_batch(lightness), atol=1e-5)
+
+
+def test_gray_baseline_predicts_no_color():
+    assert not np.any(ARCHITECTURES["gray"](SIZE).predict_on_batch(tiny_batch()[0]))
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_losses_are_zero_or_best_for_a_perfect_prediction(loss):
+    _, ab = tiny_batch()
+    perfect = float(LOSSES[loss](ab, ab))
+    worse = float(LOSSES[loss](ab, np.zeros_like(ab)))
+    assert worse > perfect
+
+
+def test_pix2pix_train_step_updates_generator_and_discriminator():
+    keras.utils.set_random_seed(0)
+    generator, discriminator = ARCHITECTURES["pix2pix"](SIZE), build_patchgan_discriminator(SIZE)
+    gan = Pix2Pix(generator, discriminator)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
+    g_before, d_before = generator.get_weights()[0].copy(), discriminator.get_weights()[0].copy()
+    logs = gan.train_on_batch(*tiny_batch(), return_dict=True)
+    assert {"generator_loss", "discriminator_loss", "adversarial"} <= set(logs)
+    assert not np.array_equal(g_before, generator.get_weights()[0])
+    assert not np.array_equal(d_before, discriminator.get_weights()[0])
+
+
+@pytest.fixture
+def photos(tmp_path):
+    for index in range(6):
+        write_image(tmp_path / "photos" / f"p{index}.jpg", color_photo(50 + 7 * index, 80, seed=index))
+    return tmp_path / "photos"
+
+
+class CrashAtSecondEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_training_resumes_after_a_crash_and_exports_a_loadable_model(photos, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    argv = ["--data", str(photos), "--arch", "autoencoder", "--size", "32", "--crop", "32", "--batch_size", "2",
+            "--epochs", "2", "--out", str(out), "--name", "tiny-ae"]  # fmt: skip
+    with monkeypatch.context() as patch:
+        original = train.training_callbacks
+        patch.setattr(train, "training_callbacks", lambda *a: original(*a) + [CrashAtSecondEpoch()])
+        with pytest.raises(KeyboardInterrupt):
+            train.main(argv)
+    assert (out / "backup").exists()
+    assert train.main(argv) == 0
+    epochs = [row["epoch"] for row in csv.DictReader(open(out / "log.csv"))]
+    assert epochs == ["0", "1"]  # the second run did epoch 1 only
+
+    card = json.loads((out / "tiny-ae.json").read_text())
+    assert card["input_size"] == 32 and card["architecture"] == "autoencoder" and len(card["sha256"]) == 64
+    model = keras.saving.load_model(out / "tiny-ae.keras", compile=False, safe_mode=True)
+    assert model.input_shape == (None, 32, 32, 1)
+
+
+def test_deterministic_split_by_file_name():
+    files = [f"/data/{i}.jpg" for i in range(200)]
+    train_files, val_files = train.split_by_name(files, 10)
+    assert sorted(train_files + val_files) == sorted(files) and 5 < len(val_files) < 40
+    assert train.split_by_name(list(reversed(files)), 10)[1] == list(reversed(val_files))
+
+
+def test_contact_sheet_puts_each_scan_beside_its_result(tmp_path):
+    from models.contact_sheet import contact_sheet
+
+    pairs = []
+    for index, shape in enumerate([(40, 60), (50, 30), (20, 20)]):
+        before = write_image(tmp_path / f"b{index}.png", color_photo(*shape, seed=index)[:, :, 0])
+        after = write_image(tmp_path / f"a{index}.png", color_photo(*shape, seed=index))
+        pairs.append((str(before), str(after)))
+    sheet = contact_sheet(pairs, height=32, columns=2)
+    assert sheet.dtype == np.uint8 and sheet.shape[2] == 3
+    assert sheet.shape[0] == 2 * (32 + 16)  # two rows of thumbnails with their margins
+
+
+def test_comparison_table_lists_every_model():
+    from models.evaluate import COLUMNS, markdown_table
+
+    summaries = [
+        dict(model=name, version="1", images=3, images_per_s=9.0, **dict.fromkeys(COLUMNS, 0.5))
+        for name in ("gray", "unet")
+    ]
+    table = markdown_table(summaries).splitlines()
+    assert len(table) == 4 and table[2].startswith("| gray | 1 | 3 | 0.5000")
+
+
+def test_training_batches_keep_static_shapes_through_the_degradations():
+    grids = np.random.default_rng(0).random((4, 64, 64, 3), np.float32)
+    dataset = train.make_dataset(grids, crop=32, batch_size=2, training=True, degrade=True)
+    lightness_spec, ab_spec = dataset.element_spec
+    assert tuple(lightness_spec.shape) == (2, 32, 32, 1) and tuple(ab_spec.shape) == (2, 32, 32, 2)
+    lightness, _ = next(iter(dataset))
+    assert float(lightness.numpy().min()) >= 0 and float(lightness.numpy().max()) <= 1
