@@ -25,6 +25,16 @@ class Pix2Pix(keras.Model):
         self.discriminator = discriminator
         self.l1_weight = l1_weight
         self.reconstruction = reconstruction
+        self.built = True  # both networks are built functional models (BackupAndRestore requires this)
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("loss", "generator_loss", "adversarial", "discriminator_loss")
+        }
+
+    @property
+    def metrics(self):
+        """Epoch averages; "loss" is the reconstruction term, which validation and early stopping watch."""
+        return list(self.trackers.values())
 
     def compile(self, generator_optimizer, discriminator_optimizer):
         super().compile()
@@ -60,13 +70,17 @@ class Pix2Pix(keras.Model):
                 strict=True,
             )
         )
-        return {
+        values = {
             "loss": reconstruction,
             "generator_loss": generator_loss,
             "adversarial": adversarial,
             "discriminator_loss": discriminator_loss,
         }
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def test_step(self, data):
         lightness, ab, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return {"loss": self.reconstruction(ab, self.generator(lightness, training=False))}
+        self.trackers["loss"].update_state(self.reconstruction(ab, self.generator(lightness, training=False)))
+        return {"loss": self.trackers["loss"].result()}

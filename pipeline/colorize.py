@@ -25,6 +25,7 @@ from apache_beam.runners.runner import PipelineResult
 from models.registry import resolve_model
 from pipeline.options import ColorizeOptions
 from pipeline.records import STATUS_OK
+from pipeline.report import write_report
 from pipeline.scans import input_base, input_pattern
 from pipeline.stages import ColorizeScans, ReadScans, WriteColorized, WriteMetadata
 
@@ -72,6 +73,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
 
     result = pipeline.run()
     result.wait_until_finish()
+    write_report([output], FileSystems.join(output, "report.html"))
     return result
 
 
@@ -121,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = len(table["status"]) - ok
     print(
         f"revivacolor: {ok} colorized, {failed} failed, {len(table['status'])} files in {elapsed:.1f} s "
-        f"({len(table['status']) / elapsed:.2f} images/s); metadata in {metadata_pattern(output)}"
+        f"({len(table['status']) / elapsed:.2f} images/s); metadata in {metadata_pattern(output)}, "
+        f"report in {FileSystems.join(output, 'report.html')}"
     )
     for path, status, error in zip(table["source_path"], table["status"], table["error"], strict=True):
         if status != STATUS_OK:

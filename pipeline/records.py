@@ -24,6 +24,7 @@ METADATA_SCHEMA = pa.schema(
         ("ground_truth_path", pa.string()),
     ]
     + [(name, pa.float64()) for name in METRIC_NAMES]
+    + [("faces", pa.int32()), ("colorfulness", pa.float64())]
 )
 
 STATUS_OK = "ok"

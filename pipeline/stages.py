@@ -25,8 +25,8 @@ from pipeline.scans import (
     prepare_scan,
     relative_path,
 )
-from transforms.color import decode_scan, encode_image, recombine_luminance, restore_ab
-from transforms.metrics import fidelity_metrics
+from transforms.color import decode_scan, encode_image, quantize, recombine_luminance, restore_ab
+from transforms.metrics import colorfulness, fidelity_metrics
 
 logger = logging.getLogger("revivacolor")
 ERRORS = "errors"
@@ -49,7 +49,7 @@ class _PrepareScanFn(beam.DoFn):
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:  # a .gz is no image
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
-            yield prepare_scan(
+            scan = prepare_scan(
                 path, relative_path(path, self._base), data, sha256, self._spec.input_size, self._keep_truth
             )
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
@@ -62,6 +62,8 @@ class _PrepareScanFn(beam.DoFn):
                 **_model_columns(self._spec),
             )
             yield beam.pvalue.TaggedOutput(ERRORS, row)
+            return
+        yield scan  # outside the try: failures of later steps are not this step's
 
 
 class ReadScans(beam.PTransform):
@@ -157,6 +159,7 @@ class _WriteColorizedFn(beam.DoFn):
             _write_atomically(destination, encode_image(colorized, image_format, scan.bit_depth))
             truth_path, truth = self._ground_truth_for(scan)
             metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
+            metrics["colorfulness"] = colorfulness(quantize(colorized, 8))
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             logger.warning("[error] %s: %s", scan.source_path, describe_error(error))
             yield _scan_row(scan, self._spec, status=STATUS_ERROR, error=describe_error(error))

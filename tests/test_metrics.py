@@ -1,13 +1,15 @@
 """Metrics: known values and a cross-check of SSIM and PSNR against TensorFlow's implementation."""
 
 import math
+from pathlib import Path
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
 from tests.conftest import color_photo
 from transforms.color import to_float_bgr
-from transforms.metrics import fidelity_metrics, psnr, ssim
+from transforms.metrics import colorfulness, delta_e2000, detect_faces, fidelity_metrics, psnr, ssim
 
 
 def test_identical_images_score_perfectly():
@@ -36,3 +38,27 @@ def test_gray_result_of_a_color_photo_scores_worse_than_the_photo_itself():
     gray = np.repeat(to_float_bgr(image).mean(axis=2, keepdims=True), 3, axis=2)
     metrics = fidelity_metrics(gray, image)
     assert metrics["mae"] > 5 and metrics["psnr"] < 40 and metrics["mae_ab"] > 5
+
+
+def test_ciede2000_matches_all_34_published_pairs_both_ways():
+    table = np.loadtxt(Path(__file__).parent / "data" / "sharma_ciede2000.csv", delimiter=",", skiprows=1)
+    assert table.shape == (34, 7)
+    np.testing.assert_allclose(delta_e2000(table[:, :3], table[:, 3:6]), table[:, 6], atol=1e-4)
+    np.testing.assert_allclose(delta_e2000(table[:, 3:6], table[:, :3]), table[:, 6], atol=1e-4)
+
+
+def test_colorfulness_is_zero_for_gray_and_grows_with_saturation():
+    image = color_photo(40, 40)
+    gray = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    washed = ((image.astype(float) + gray) / 2).astype(np.uint8)
+    assert colorfulness(gray) == 0
+    assert colorfulness(image) > colorfulness(washed) > 0
+
+
+def test_skin_error_is_measured_inside_the_faces_of_a_real_portrait():
+    portrait = cv2.imread(str(Path(__file__).parents[1] / "samples" / "color" / "pyfeat_single-face.jpg"))
+    assert len(detect_faces(portrait)) == 1
+    gray_result = to_float_bgr(cv2.cvtColor(cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+    metrics = fidelity_metrics(gray_result, portrait)
+    assert metrics["faces"] == 1 and metrics["skin_delta_e2000"] > 2
+    assert metrics["colorfulness_truth"] > 5

@@ -79,10 +79,11 @@ class CrashAtSecondEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill")
 
 
-def test_training_resumes_after_a_crash_and_exports_a_loadable_model(photos, tmp_path, monkeypatch):
+@pytest.mark.parametrize("arch, size", [("autoencoder", 32), ("pix2pix", 64)])
+def test_training_resumes_after_a_crash_and_exports_a_loadable_model(arch, size, photos, tmp_path, monkeypatch):
     out = tmp_path / "run"
-    argv = ["--data", str(photos), "--arch", "autoencoder", "--size", "32", "--crop", "32", "--batch_size", "2",
-            "--epochs", "2", "--out", str(out), "--name", "tiny-ae"]  # fmt: skip
+    argv = ["--data", str(photos), "--arch", arch, "--size", str(size), "--crop", str(size), "--batch_size", "2",
+            "--epochs", "2", "--out", str(out), "--name", "tiny"]  # fmt: skip
     with monkeypatch.context() as patch:
         original = train.training_callbacks
         patch.setattr(train, "training_callbacks", lambda *a: original(*a) + [CrashAtSecondEpoch()])
@@ -90,13 +91,14 @@ def test_training_resumes_after_a_crash_and_exports_a_loadable_model(photos, tmp
             train.main(argv)
     assert (out / "backup").exists()
     assert train.main(argv) == 0
-    epochs = [row["epoch"] for row in csv.DictReader(open(out / "log.csv"))]
-    assert epochs == ["0", "1"]  # the second run did epoch 1 only
+    log = list(csv.DictReader(open(out / "log.csv")))
+    assert [row["epoch"] for row in log] == ["0", "1"]  # the second run did epoch 1 only
+    assert all(float(row["val_loss"]) > 0 for row in log)  # validation really measured
 
-    card = json.loads((out / "tiny-ae.json").read_text())
-    assert card["input_size"] == 32 and card["architecture"] == "autoencoder" and len(card["sha256"]) == 64
-    model = keras.saving.load_model(out / "tiny-ae.keras", compile=False, safe_mode=True)
-    assert model.input_shape == (None, 32, 32, 1)
+    card = json.loads((out / "tiny.json").read_text())
+    assert card["input_size"] == size and card["architecture"] == arch and len(card["sha256"]) == 64
+    model = keras.saving.load_model(out / "tiny.keras", compile=False, safe_mode=True)
+    assert model.input_shape == (None, size, size, 1) and model.output_shape == (None, size, size, 2)
 
 
 def test_deterministic_split_by_file_name():

@@ -12,7 +12,7 @@ from pipeline.colorize import EXIT_SOME_FILES_FAILED, main, read_metadata
 from pipeline.records import METADATA_SCHEMA
 from tests.conftest import color_photo, write_image
 from transforms.color import luminance
-from transforms.metrics import METRIC_NAMES
+from transforms.metrics import FIDELITY_NAMES, METRIC_NAMES
 
 
 @pytest.fixture
@@ -65,7 +65,8 @@ def test_every_file_gets_one_row_and_every_good_file_an_output(archive, tmp_path
         assert row["bit_depth"] == bit_depth and written.dtype == (np.uint16 if bit_depth == 16 else np.uint8)
         assert row["model"] == "tiny" and row["inference_size"] == 32 and row["seconds"] > 0
         assert len(row["source_sha256"]) == 64
-        assert all(row[name] is None for name in METRIC_NAMES)
+        assert all(row[name] is None for name in (*METRIC_NAMES, "faces"))
+        assert row["colorfulness"] >= 0
 
     for relative, message in BAD.items():
         assert rows[relative]["status"] == "error" and message in rows[relative]["error"]
@@ -94,7 +95,9 @@ def test_evaluate_scores_color_inputs_and_output_format_is_honored(tmp_path, tin
     for name in ("a.jpg", "b.png"):
         assert rows[name]["output_path"].endswith(name.rsplit(".", 1)[0] + ".png")
         assert rows[name]["ground_truth_path"] == rows[name]["source_path"]
-        assert all(isinstance(rows[name][metric], float) for metric in METRIC_NAMES)
+        assert all(isinstance(rows[name][metric], float) for metric in (*FIDELITY_NAMES, "delta_e2000"))
+        assert rows[name]["colorfulness_truth"] > 10 and rows[name]["faces"] == 0
+        assert rows[name]["skin_delta_e2000"] is None  # no face in these synthetic pictures
         assert 0 < rows[name]["psnr"] < 100 and -1 <= rows[name]["ssim"] <= 1
     assert rows["broken.png"]["status"] == "error"
 

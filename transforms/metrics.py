@@ -1,12 +1,16 @@
-"""Colour-fidelity metrics: MAE, MSE, PSNR and SSIM on sRGB and on the a/b channels.
+"""Color metrics, shared by the pipeline and the report.
 
-SSIM follows Wang et al. (2004): an 11x11 Gaussian window with sigma 1.5,
-K1 = 0.01, K2 = 0.03, computed per channel and averaged, with the border that
-the window cannot cover left out (as scikit-image does).
+- MAE, MSE, PSNR and SSIM on 8-bit sRGB and on the CIELAB a/b channels. SSIM follows
+  Wang et al. (2004): an 11x11 Gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03,
+  per channel and averaged, without the border the window cannot cover.
+- CIEDE2000 color difference (Sharma, Wu and Dalal 2005), mean over pixels.
+- Colorfulness M3 of Hasler and Suesstrunk (2003).
+- Skin-tone error: CIEDE2000 inside the faces OpenCV's Haar cascade finds on the original.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import cv2
@@ -15,7 +19,9 @@ import numpy as np
 from transforms.color import AB_MAX, AB_MIN, bgr_to_lab, quantize, to_float_bgr
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
-METRIC_NAMES = ("mae", "mse", "psnr", "ssim", "mae_ab", "mse_ab", "psnr_ab", "ssim_ab")
+FIDELITY_NAMES = ("mae", "mse", "psnr", "ssim", "mae_ab", "mse_ab", "psnr_ab", "ssim_ab")
+METRIC_NAMES = (*FIDELITY_NAMES, "delta_e2000", "colorfulness_truth", "skin_delta_e2000")
+FACE_DETECTION_SIDE = 1024  # faces are looked for on a copy no larger than this
 
 
 def psnr(mse: float, data_range: float) -> float:
@@ -55,15 +61,92 @@ def _four_metrics(result: np.ndarray, truth: np.ndarray, data_range: float) -> t
     )
 
 
-def fidelity_metrics(result_bgr: np.ndarray, truth_pixels: np.ndarray) -> dict[str, float]:
-    """All eight metrics of a float BGR result against a ground-truth scan of the same size.
+def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 color difference of two Lab arrays (..., 3), per element, with kL = kC = kH = 1."""
+    lab1, lab2 = np.asarray(lab1, np.float64), np.asarray(lab2, np.float64)
+    l1, a1, b1 = lab1[..., 0], lab1[..., 1], lab1[..., 2]
+    l2, a2, b2 = lab2[..., 0], lab2[..., 1], lab2[..., 2]
+    c_mean7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
+    g = 0.5 * (1 - np.sqrt(c_mean7 / (c_mean7 + 25.0**7)))
+    a1p, a2p = (1 + g) * a1, (1 + g) * a2
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p = np.degrees(np.arctan2(b1, a1p)) % 360
+    h2p = np.degrees(np.arctan2(b2, a2p)) % 360
+    chroma_product_zero = c1p * c2p == 0
 
-    sRGB metrics are on 8-bit values (range 255); a/b metrics are in CIELAB units
-    with the a/b range (255) as the peak.
+    dh = h2p - h1p
+    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
+    dh = np.where(chroma_product_zero, 0.0, dh)
+    d_l, d_c = l2 - l1, c2p - c1p
+    d_h = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh / 2))
+
+    l_mean, c_mean = (l1 + l2) / 2, (c1p + c2p) / 2
+    h_sum = h1p + h2p
+    h_mean = np.where(np.abs(h1p - h2p) <= 180, h_sum / 2, np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2))
+    h_mean = np.where(chroma_product_zero, h_sum, h_mean)
+    t = (
+        1
+        - 0.17 * np.cos(np.radians(h_mean - 30))
+        + 0.24 * np.cos(np.radians(2 * h_mean))
+        + 0.32 * np.cos(np.radians(3 * h_mean + 6))
+        - 0.20 * np.cos(np.radians(4 * h_mean - 63))
+    )
+    s_l = 1 + 0.015 * (l_mean - 50) ** 2 / np.sqrt(20 + (l_mean - 50) ** 2)
+    s_c = 1 + 0.045 * c_mean
+    s_h = 1 + 0.015 * c_mean * t
+    c_mean7p = c_mean**7
+    r_t = -2 * np.sqrt(c_mean7p / (c_mean7p + 25.0**7)) * np.sin(np.radians(60 * np.exp(-(((h_mean - 275) / 25) ** 2))))
+    return np.sqrt((d_l / s_l) ** 2 + (d_c / s_c) ** 2 + (d_h / s_h) ** 2 + r_t * (d_c / s_c) * (d_h / s_h))
+
+
+def colorfulness(bgr8: np.ndarray) -> float:
+    """Hasler and Suesstrunk's M3 on 8-bit sRGB: 0 for gray, about 30-60 for ordinary photos."""
+    blue, green, red = (bgr8[..., i].astype(np.float64) for i in range(3))
+    rg = red - green
+    yb = 0.5 * (red + green) - blue
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+@functools.cache
+def _face_cascade() -> cv2.CascadeClassifier:
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    if cascade.empty():
+        raise RuntimeError(
+            "OpenCV's haarcascade_frontalface_default.xml is missing (opencv-python-headless 4.x ships it)"
+        )
+    return cascade
+
+
+def detect_faces(bgr8: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Frontal faces as (x, y, width, height) in full-resolution pixels."""
+    scale = min(1.0, FACE_DETECTION_SIDE / max(bgr8.shape[:2]))
+    gray = cv2.cvtColor(bgr8, cv2.COLOR_BGR2GRAY)
+    small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+    found = _face_cascade().detectMultiScale(cv2.equalizeHist(small), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+    return [tuple(int(round(v / scale)) for v in face) for face in found]
+
+
+def fidelity_metrics(result_bgr: np.ndarray, truth_pixels: np.ndarray) -> dict[str, float | int | None]:
+    """Every metric of a float BGR result against a ground-truth scan of the same size.
+
+    sRGB metrics are on 8-bit values (range 255); a/b metrics are in CIELAB units with
+    the a/b range (255) as the peak; CIEDE2000 is the mean over all pixels, and over the
+    faces found on the original for `skin_delta_e2000` (null, with `faces` 0, when none is found).
     """
     truth_bgr = to_float_bgr(truth_pixels)
-    rgb = _four_metrics(quantize(result_bgr, 8), quantize(truth_bgr, 8), 255.0)
-    result_ab = bgr_to_lab(result_bgr)[:, :, 1:]
-    truth_ab = bgr_to_lab(truth_bgr)[:, :, 1:]
-    ab = _four_metrics(result_ab, truth_ab, AB_MAX - AB_MIN)
-    return dict(zip(METRIC_NAMES, rgb + ab, strict=True))
+    result8, truth8 = quantize(result_bgr, 8), quantize(truth_bgr, 8)
+    result_lab, truth_lab = bgr_to_lab(result_bgr), bgr_to_lab(truth_bgr)
+    rgb = _four_metrics(result8, truth8, 255.0)
+    ab = _four_metrics(result_lab[:, :, 1:], truth_lab[:, :, 1:], AB_MAX - AB_MIN)
+    difference = delta_e2000(result_lab, truth_lab)
+    faces = detect_faces(truth8)
+    face_mask = np.zeros(difference.shape, bool)
+    for x, y, width, height in faces:
+        face_mask[y : y + height, x : x + width] = True
+    return {
+        **dict(zip(FIDELITY_NAMES, rgb + ab, strict=True)),
+        "delta_e2000": float(difference.mean()),
+        "colorfulness_truth": colorfulness(truth8),
+        "skin_delta_e2000": float(difference[face_mask].mean()) if faces else None,
+        "faces": len(faces),
+    }

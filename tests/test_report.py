@@ -1,0 +1,90 @@
+"""The HTML report: tables, comparison of models, gallery selection, and a real browser loading it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import pipeline
+from pipeline.report import select_gallery, write_report
+from tests.conftest import color_photo, write_image
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=10000",
+]
+
+
+@pytest.fixture(scope="module")
+def evaluated_runs(tmp_path_factory, tiny_model):
+    """Two runs over the same color photos (a tiny model and the gray baseline), with one broken file."""
+    folder = tmp_path_factory.mktemp("report")
+    for index in range(3):
+        write_image(folder / "photos" / f"photo{index}.jpg", color_photo(40 + 10 * index, 60, seed=index))
+    (folder / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    outputs = []
+    for model in (str(tiny_model), "gray"):
+        output = folder / f"out-{model.rsplit('/', 1)[-1]}"
+        pipeline.run(["--input", str(folder / "photos"), "--output", str(output), "--model", model, "--evaluate"])
+        outputs.append(output)
+    return outputs
+
+
+def test_every_run_writes_a_report_with_summary_errors_and_gallery(evaluated_runs):
+    report = (evaluated_runs[0] / "report.html").read_text()
+    for table in ('id="summary"', 'id="errors"', 'id="gallery"'):
+        assert table in report
+    assert "broken.jpg" in report and "delta_e2000 (mean)" in report and "psnr (median)" in report
+    assert report.count("data:image/jpeg;base64,") == 3 * 3  # scan, result and ground truth of 3 photos
+
+
+def test_comparison_report_has_a_column_per_model(evaluated_runs, tmp_path):
+    destination = write_report([str(output) for output in evaluated_runs], str(tmp_path / "compare.html"))
+    report = open(destination).read()
+    assert "tiny vtest" in report and "gray v1" in report
+    header = re.search(r'<table id="summary"><tr>(.*?)</tr>', report).group(1)
+    assert header.count("<th>") == 3  # metric, tiny, gray
+    assert report.count("data:image/jpeg;base64,") == 3 * 4  # scan, two results, ground truth
+
+
+def test_large_runs_show_the_worst_the_best_and_a_sample():
+    keys = [f"f{i:03d}" for i in range(300)]
+    score = {key: float(i) for i, key in enumerate(keys)}
+    chosen = select_gallery(keys, score, extremes=10, sample=5)
+    assert len(chosen) == 25 and chosen[:10] == keys[:10] and chosen[10:20] == keys[-10:]
+    assert chosen == select_gallery(keys, score, extremes=10, sample=5)  # the same sample every time
+    assert select_gallery(keys[:20], score, extremes=10, sample=5) == keys[:20]
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.skip("Chromium is not installed here and run_tests.sh could not install Debian's chromium")
+
+
+def test_report_opens_in_chromium_with_every_image_loaded(evaluated_runs, tmp_path):
+    report = evaluated_runs[0] / "report.html"
+    dom = subprocess.run(
+        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    images = re.search(r'data-images="(\d+)"', dom)
+    loaded = re.search(r'data-images-loaded="(\d+)"', dom)
+    assert images and loaded, "the report's load script did not run"
+    assert int(images.group(1)) == 9 and loaded.group(1) == images.group(1)
+    for table in ('id="summary"', 'id="errors"', 'id="gallery"'):
+        assert table in dom
