@@ -19,6 +19,6 @@ setup(
         "pyarrow>=14",
         "google-cloud-storage>=2.14",
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6"]},
+    extras_require={"test": ["pytest>=8", "ruff>=0.6", "gcp-storage-emulator==2026.7.19"]},
     entry_points={"console_scripts": ["revivacolor=pipeline.colorize:main"]},
 )

@@ -28,6 +28,7 @@ from pipeline.records import STATUS_OK
 from pipeline.report import write_report
 from pipeline.scans import input_base, input_pattern
 from pipeline.stages import ColorizeScans, ReadScans, WriteColorized, WriteMetadata
+from pipeline.storage import skip_credentials_for_emulator
 
 logger = logging.getLogger("revivacolor")
 
@@ -53,6 +54,7 @@ def _clear_metadata(output: str) -> None:
 
 def run(argv: list[str] | None = None, save_main_session: bool = False) -> PipelineResult:
     """Build and run the pipeline; returns Beam's PipelineResult once it has finished."""
+    skip_credentials_for_emulator()
     pipeline_options = PipelineOptions(argv)
     pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
     options = pipeline_options.view_as(ColorizeOptions)

@@ -20,6 +20,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from models.registry import ModelSpec, file_sha256
 from pipeline.scans import Scan
+from pipeline.storage import skip_credentials_for_emulator
 
 logger = logging.getLogger("revivacolor")
 
@@ -57,6 +58,7 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
         import keras
 
         use_gpu_memory_growth()
+        skip_credentials_for_emulator()
         path = local_copy(self._spec.path)
         if self._spec.sha256 and file_sha256(path) != self._spec.sha256:
             raise ValueError(

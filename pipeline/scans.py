@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import time
@@ -43,11 +44,11 @@ def input_pattern(input_location: str) -> str:
 
 
 def _is_directory(location: str) -> bool:
+    """A local folder; on object stores, which have no folders, a prefix with objects below it (not an object)."""
     if FileSystems.get_scheme(location) in (None, "file"):
-        import os
-
         return os.path.isdir(location)
-    return False  # object stores: a folder is written with a trailing slash or as a glob
+    below = FileSystems.match([location + "/**"], limits=[1])[0].metadata_list
+    return bool(below) and not FileSystems.exists(location)
 
 
 def input_base(input_location: str) -> str:

@@ -25,6 +25,7 @@ from pipeline.scans import (
     prepare_scan,
     relative_path,
 )
+from pipeline.storage import skip_credentials_for_emulator
 from transforms.color import decode_scan, encode_image, quantize, recombine_luminance, restore_ab
 from transforms.metrics import colorfulness, fidelity_metrics
 
@@ -41,6 +42,9 @@ class _PrepareScanFn(beam.DoFn):
 
     def __init__(self, base: str, spec: ModelSpec, keep_truth: bool):
         self._base, self._spec, self._keep_truth = base, spec, keep_truth
+
+    def setup(self) -> None:
+        skip_credentials_for_emulator()
 
     def process(self, readable: fileio.ReadableFile):
         path = readable.metadata.path
@@ -147,6 +151,9 @@ class _WriteColorizedFn(beam.DoFn):
 
     def __init__(self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec):
         self._output, self._format, self._ground_truth, self._spec = output, output_format, ground_truth, spec
+
+    def setup(self) -> None:
+        skip_credentials_for_emulator()
 
     def process(self, result: PredictionResult):
         scan: Scan = result.example
