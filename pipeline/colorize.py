@@ -92,6 +92,9 @@ def read_metadata(output: str):
 
 
 def _configure_logging() -> None:
+    """Progress lines on the current stderr; a repeated main() replaces its handler, never adds one."""
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     logger.addHandler(handler)

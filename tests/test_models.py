@@ -129,7 +129,7 @@ def test_comparison_table_lists_every_model():
         for name in ("gray", "unet")
     ]
     table = markdown_table(summaries).splitlines()
-    assert len(table) == 4 and table[2].startswith("| gray | 1 | 3 | 0.5000")
+    assert len(table) == 4 and table[2].startswith("| gray | 1 | 3 | 0.5 |")
 
 
 def test_training_batches_keep_static_shapes_through_the_degradations():
