@@ -17,6 +17,7 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "numpy>=1.26,<3",
         "pyarrow>=14",
+        "pillow>=10",
         "google-cloud-storage>=2.14",
     ],
     extras_require={"test": ["pytest>=8", "ruff>=0.6", "gcp-storage-emulator==2026.7.19"]},

@@ -67,7 +67,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
 
     pipeline = beam.Pipeline(options=pipeline_options)
     scans, read_errors = pipeline | "ReadScans" >> ReadScans(
-        input_pattern(source), input_base(source), output, spec, keep_truth=options.evaluate
+        input_pattern(source), input_base(source), output, spec, options.evaluate, options.max_pixels
     )
     predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(spec, options.batch_size)
     rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.color import DEFAULT_MAX_PIXELS
+
 OUTPUT_FORMATS = ("png", "jpg", "tiff")
 
 
@@ -42,6 +44,13 @@ class ColorizeOptions(PipelineOptions):
             "--evaluate",
             action="store_true",
             help="The inputs are color photos: colorize their luminance and score the result against them.",
+        )
+        parser.add_argument(
+            "--max_pixels",
+            type=int,
+            default=DEFAULT_MAX_PIXELS,
+            help="Refuse, from the file header and before decoding, images with more pixels than this "
+            "(default 400 million): one error row instead of an exhausted memory.",
         )
         parser.add_argument(
             "--batch_size",

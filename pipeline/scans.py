@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.color import FORMAT_EXTENSIONS, Letterbox, decode_scan, format_for_path, luminance, model_input
+from transforms.color import (
+    DEFAULT_MAX_PIXELS,
+    FORMAT_EXTENSIONS,
+    Letterbox,
+    decode_scan,
+    format_for_path,
+    luminance,
+    model_input,
+)
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
@@ -85,11 +93,17 @@ def ground_truth_location(ground_truth: str, relative: str) -> str | None:
 
 
 def prepare_scan(
-    source_path: str, relative: str, data: bytes, sha256: str, inference_size: int, keep_truth: bool
+    source_path: str,
+    relative: str,
+    data: bytes,
+    sha256: str,
+    inference_size: int,
+    keep_truth: bool,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Scan:
     """Decode a scan and make its model input; raises ValueError with a clear message for bad files."""
     started = time.perf_counter()
-    decoded = decode_scan(data)
+    decoded = decode_scan(data, max_pixels)
     lightness = luminance(decoded.pixels)
     grid, box = model_input(lightness, inference_size)
     return Scan(

@@ -40,8 +40,8 @@ def _model_columns(spec: ModelSpec) -> dict:
 class _PrepareScanFn(beam.DoFn):
     """Read, hash and decode one file; a file that cannot be read becomes an error row."""
 
-    def __init__(self, base: str, spec: ModelSpec, keep_truth: bool):
-        self._base, self._spec, self._keep_truth = base, spec, keep_truth
+    def __init__(self, base: str, spec: ModelSpec, keep_truth: bool, max_pixels: int):
+        self._base, self._spec, self._keep_truth, self._max_pixels = base, spec, keep_truth, max_pixels
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
@@ -53,9 +53,8 @@ class _PrepareScanFn(beam.DoFn):
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:  # a .gz is no image
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
-            scan = prepare_scan(
-                path, relative_path(path, self._base), data, sha256, self._spec.input_size, self._keep_truth
-            )
+            relative = relative_path(path, self._base)
+            scan = prepare_scan(path, relative, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels)
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             logger.warning("[error] %s: %s", path, describe_error(error))
             row = metadata_row(
@@ -76,10 +75,10 @@ class ReadScans(beam.PTransform):
     Returns a tuple of PCollections: Scans and error rows.
     """
 
-    def __init__(self, pattern: str, base: str, output: str, spec: ModelSpec, keep_truth: bool):
+    def __init__(self, pattern: str, base: str, output: str, spec: ModelSpec, keep_truth: bool, max_pixels: int):
         super().__init__()
         self._pattern, self._base, self._output = pattern, base, output.rstrip("/") + "/"
-        self._spec, self._keep_truth = spec, keep_truth
+        self._spec, self._keep_truth, self._max_pixels = spec, keep_truth, max_pixels
 
     def expand(self, pipeline):
         output = self._output
@@ -89,7 +88,9 @@ class ReadScans(beam.PTransform):
             | "SkipOutputFolder" >> beam.Filter(lambda metadata: not metadata.path.startswith(output))
             | "ReadMatches" >> fileio.ReadMatches()
             | "Decode"
-            >> beam.ParDo(_PrepareScanFn(self._base, self._spec, self._keep_truth)).with_outputs(ERRORS, main="scans")
+            >> beam.ParDo(_PrepareScanFn(self._base, self._spec, self._keep_truth, self._max_pixels)).with_outputs(
+                ERRORS, main="scans"
+            )
         )
         return results.scans, results[ERRORS]
 

@@ -9,10 +9,17 @@ exactly the same inputs.
 from __future__ import annotations
 
 import functools
+import io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
+
+# Pillow only reads headers here, and its own decompression-bomb guard would refuse large
+# scans before --max_pixels is even looked at; the pipeline applies --max_pixels instead.
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = 400_000_000  # 400 megapixels: a 20000 x 20000 scan still passes
 
 L_SCALE = 100.0  # model input is L / L_SCALE, in [0, 1]
 AB_SCALE = 128.0  # model output is ab / AB_SCALE, in [-1, 1]
@@ -66,15 +73,32 @@ class Letterbox:
     width: int
 
 
-def decode_scan(data: bytes) -> DecodedScan:
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from the file's header alone, without decoding; None if unknown."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:  # noqa: BLE001 - not a format Pillow knows: the decoder will say what is wrong
+        return None
+
+
+def decode_scan(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedScan:
     """Decode image bytes keeping their bit depth.
 
-    JPEGs are decoded with their EXIF orientation applied; other formats keep their
-    alpha channel, which is composited on white so transparent areas do not turn
-    into arbitrary colours.
+    An image whose header claims more than `max_pixels` is refused before any pixel is
+    decoded, so a huge or malicious file cannot exhaust memory. JPEGs are decoded with
+    their EXIF orientation applied; other formats keep their alpha channel, which is
+    composited on white so transparent areas do not turn into arbitrary colours.
     """
     if not data:
         raise ScanDecodeError("file is empty (0 bytes)")
+    size = header_size(data)
+    if size and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise ScanDecodeError(
+            f"image too large: its header says {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), "
+            f"more than --max_pixels ({max_pixels / 1e6:.0f} megapixels); not decoded"
+        )
     buffer = np.frombuffer(data, np.uint8)
     is_jpeg = data[:3] == b"\xff\xd8\xff"
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR if is_jpeg else cv2.IMREAD_UNCHANGED
