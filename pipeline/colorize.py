@@ -45,9 +45,16 @@ def metadata_pattern(output: str) -> str:
     return FileSystems.join(output.rstrip("/"), "metadata", "*.parquet")
 
 
-def _clear_metadata(output: str) -> None:
-    """A run writes a fresh table; shards of an earlier run would otherwise mix in."""
-    old = [m.path for m in FileSystems.match([metadata_pattern(output)])[0].metadata_list]
+def _prepare_output(output: str, overwrite: bool) -> None:
+    """Remove what an earlier run leaves that this one replaces.
+
+    The table is written anew (with the rows of files done before); temporary files of a
+    killed run are deleted; with --overwrite the receipts of finished files go too.
+    """
+    patterns = [metadata_pattern(output), FileSystems.join(output, "**.tmp")]
+    if overwrite:
+        patterns.append(FileSystems.join(output, "metadata", "done", "*.json"))
+    old = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
     if old:
         FileSystems.delete(old)
 
@@ -63,15 +70,21 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
     spec = resolve_model(options.model)
     if not FileSystems.match([input_pattern(source)], limits=[1])[0].metadata_list:
         raise FileNotFoundError(f"no files found at --input {options.input}")
-    _clear_metadata(output)
+    _prepare_output(output, options.overwrite)
 
     pipeline = beam.Pipeline(options=pipeline_options)
-    scans, read_errors = pipeline | "ReadScans" >> ReadScans(
-        input_pattern(source), input_base(source), output, spec, options.evaluate, options.max_pixels
+    scans, finished_rows = pipeline | "ReadScans" >> ReadScans(
+        input_pattern(source),
+        input_base(source),
+        output,
+        spec,
+        options.evaluate,
+        options.max_pixels,
+        not options.overwrite,
     )
     predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(spec, options.batch_size)
     rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec)
-    (rows, read_errors, inference_errors) | "WriteMetadata" >> WriteMetadata(output)
+    (rows, finished_rows, inference_errors) | "WriteMetadata" >> WriteMetadata(output)
 
     result = pipeline.run()
     result.wait_until_finish()

@@ -53,6 +53,12 @@ class ColorizeOptions(PipelineOptions):
             "(default 400 million): one error row instead of an exhausted memory.",
         )
         parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="Colorize every file again. By default a rerun into the same --output skips the files "
+            "an earlier (possibly interrupted) run finished, when their source is unchanged.",
+        )
+        parser.add_argument(
             "--batch_size",
             type=int,
             default=8,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
+
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 
 from transforms.metrics import METRIC_NAMES
 
@@ -45,3 +50,28 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, ValueError) and message:
         return message
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def receipt_location(output: str, relative: str) -> str:
+    """Where the row of one finished file is kept, so that a rerun after a crash can skip it."""
+    name = hashlib.sha1(relative.encode("utf-8")).hexdigest() + ".json"
+    return FileSystems.join(output.rstrip("/"), "metadata", "done", name)
+
+
+def read_receipt(output: str, relative: str) -> dict | None:
+    """The row an earlier run kept for this file, or None."""
+    location = receipt_location(output, relative)
+    if not FileSystems.exists(location):
+        return None
+    with FileSystems.open(location) as handle:
+        return json.loads(handle.read())
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write under a temporary name, then rename: a killed run never leaves a truncated file."""
+    temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+    with FileSystems.create(temporary) as handle:
+        handle.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])

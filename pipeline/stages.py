@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
-import uuid
 
 import apache_beam as beam
 import cv2
@@ -16,7 +16,16 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 
 from models.registry import ModelSpec
 from pipeline.inference import ColorizerModelHandler
-from pipeline.records import METADATA_SCHEMA, STATUS_ERROR, STATUS_OK, describe_error, metadata_row
+from pipeline.records import (
+    METADATA_SCHEMA,
+    STATUS_ERROR,
+    STATUS_OK,
+    describe_error,
+    metadata_row,
+    read_receipt,
+    receipt_location,
+    write_atomically,
+)
 from pipeline.scans import (
     Scan,
     chosen_format,
@@ -30,7 +39,7 @@ from transforms.color import decode_scan, encode_image, quantize, recombine_lumi
 from transforms.metrics import colorfulness, fidelity_metrics
 
 logger = logging.getLogger("revivacolor")
-ERRORS = "errors"
+FINISHED = "finished"  # rows that need no inference: errors, and files done by an earlier run
 
 
 def _model_columns(spec: ModelSpec) -> dict:
@@ -40,8 +49,9 @@ def _model_columns(spec: ModelSpec) -> dict:
 class _PrepareScanFn(beam.DoFn):
     """Read, hash and decode one file; a file that cannot be read becomes an error row."""
 
-    def __init__(self, base: str, spec: ModelSpec, keep_truth: bool, max_pixels: int):
+    def __init__(self, base: str, spec: ModelSpec, keep_truth: bool, max_pixels: int, resume_from: str | None):
         self._base, self._spec, self._keep_truth, self._max_pixels = base, spec, keep_truth, max_pixels
+        self._resume_from = resume_from
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
@@ -54,7 +64,11 @@ class _PrepareScanFn(beam.DoFn):
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
             relative = relative_path(path, self._base)
-            scan = prepare_scan(path, relative, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels)
+            done = self._already_done(relative, sha256)
+            if done is None:
+                scan = prepare_scan(
+                    path, relative, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels
+                )
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             logger.warning("[error] %s: %s", path, describe_error(error))
             row = metadata_row(
@@ -64,21 +78,44 @@ class _PrepareScanFn(beam.DoFn):
                 error=describe_error(error),
                 **_model_columns(self._spec),
             )
-            yield beam.pvalue.TaggedOutput(ERRORS, row)
+            yield beam.pvalue.TaggedOutput(FINISHED, row)
+            return
+        if done is not None:
+            logger.info("[done before] %s", path)
+            yield beam.pvalue.TaggedOutput(FINISHED, done)
             return
         yield scan  # outside the try: failures of later steps are not this step's
+
+    def _already_done(self, relative: str, sha256: str) -> dict | None:
+        """The row of an earlier run of this file: same source bytes, same model, output still there."""
+        if self._resume_from is None:
+            return None
+        row = read_receipt(self._resume_from, relative)
+        if (
+            row
+            and row.get("source_sha256") == sha256
+            and (row.get("model"), row.get("model_version")) == (self._spec.name, self._spec.version)
+            and row.get("output_path")
+            and FileSystems.exists(row["output_path"])
+        ):
+            return metadata_row(**{k: v for k, v in row.items() if k in METADATA_SCHEMA.names})
+        return None
 
 
 class ReadScans(beam.PTransform):
     """Every file under the input pattern (except those under --output), decoded into Scans.
 
-    Returns a tuple of PCollections: Scans and error rows.
+    With `resume`, a file whose colorized copy an earlier run finished (same source
+    sha256, output present) is not processed again: its earlier row is passed on.
+    Returns a tuple of PCollections: Scans, and finished rows (errors and files done before).
     """
 
-    def __init__(self, pattern: str, base: str, output: str, spec: ModelSpec, keep_truth: bool, max_pixels: int):
+    def __init__(
+        self, pattern: str, base: str, output: str, spec: ModelSpec, keep_truth: bool, max_pixels: int, resume: bool
+    ):
         super().__init__()
         self._pattern, self._base, self._output = pattern, base, output.rstrip("/") + "/"
-        self._spec, self._keep_truth, self._max_pixels = spec, keep_truth, max_pixels
+        self._spec, self._keep_truth, self._max_pixels, self._resume = spec, keep_truth, max_pixels, resume
 
     def expand(self, pipeline):
         output = self._output
@@ -88,11 +125,13 @@ class ReadScans(beam.PTransform):
             | "SkipOutputFolder" >> beam.Filter(lambda metadata: not metadata.path.startswith(output))
             | "ReadMatches" >> fileio.ReadMatches()
             | "Decode"
-            >> beam.ParDo(_PrepareScanFn(self._base, self._spec, self._keep_truth, self._max_pixels)).with_outputs(
-                ERRORS, main="scans"
-            )
+            >> beam.ParDo(
+                _PrepareScanFn(
+                    self._base, self._spec, self._keep_truth, self._max_pixels, self._output if self._resume else None
+                )
+            ).with_outputs(FINISHED, main="scans")
         )
-        return results.scans, results[ERRORS]
+        return results.scans, results[FINISHED]
 
 
 def _failed_batch_rows(failure, spec: ModelSpec):
@@ -137,16 +176,6 @@ def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
     )
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Write under a temporary name, then rename: a killed run leaves no truncated image."""
-    temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-    with FileSystems.create(temporary) as handle:
-        handle.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
-
-
 class _WriteColorizedFn(beam.DoFn):
     """Recombine the prediction with the full-resolution L, write the image, score it, emit its row."""
 
@@ -164,7 +193,7 @@ class _WriteColorizedFn(beam.DoFn):
             colorized = recombine_luminance(scan.lightness, ab)
             image_format = chosen_format(scan.relative_path, self._format)
             destination = output_location(self._output, scan.relative_path, image_format)
-            _write_atomically(destination, encode_image(colorized, image_format, scan.bit_depth))
+            write_atomically(destination, encode_image(colorized, image_format, scan.bit_depth))
             truth_path, truth = self._ground_truth_for(scan)
             metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
             metrics["colorfulness"] = colorfulness(quantize(colorized, 8))
@@ -173,15 +202,12 @@ class _WriteColorizedFn(beam.DoFn):
             yield _scan_row(scan, self._spec, status=STATUS_ERROR, error=describe_error(error))
             return
         scan.seconds += time.perf_counter() - started
-        logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, scan.seconds)
-        yield _scan_row(
-            scan,
-            self._spec,
-            status=STATUS_OK,
-            output_path=destination,
-            ground_truth_path=truth_path,
-            **metrics,
+        row = _scan_row(
+            scan, self._spec, status=STATUS_OK, output_path=destination, ground_truth_path=truth_path, **metrics
         )
+        write_atomically(receipt_location(self._output, scan.relative_path), json.dumps(row).encode())
+        logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, scan.seconds)
+        yield row
 
     def _ground_truth_for(self, scan: Scan) -> tuple[str | None, np.ndarray | None]:
         """The color original to score against: the scan itself (--evaluate) or its pair in --ground_truth.
