@@ -131,3 +131,14 @@ def test_metadata_is_a_single_parquet_table_under_output(archive, tmp_path, tiny
         pipeline.run(["--input", str(archive), "--output", str(output), "--model", str(tiny_model)])
     files = list((output / "metadata").glob("*.parquet"))
     assert files and sum(pq.read_metadata(f).num_rows for f in files) == len(GOOD) + len(BAD)
+
+
+def test_output_inside_input_is_left_out_of_the_scan(tmp_path, tiny_model):
+    scans = tmp_path / "scans"
+    write_image(scans / "a.png", color_photo(20, 30, seed=10))
+    argv = ["--input", str(scans), "--output", str(scans / "colorized"), "--model", str(tiny_model)]
+    for _ in range(2):  # the second run sees the first run's outputs inside --input
+        pipeline.run(argv)
+    rows = read_metadata(str(scans / "colorized")).to_pylist()
+    assert [row["source_path"] for row in rows] == [str(scans / "a.png")]
+    assert sorted(p.name for p in scans.iterdir()) == ["a.png", "colorized"]  # the input is untouched
