@@ -10,6 +10,7 @@ DirectRunner is the default.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -19,10 +20,11 @@ import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions
+from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
 from apache_beam.runners.runner import PipelineResult
 
 from models.registry import resolve_model
+from pipeline.dataflow import dataflow_job_description
 from pipeline.options import ColorizeOptions
 from pipeline.records import STATUS_OK
 from pipeline.report import write_report
@@ -59,18 +61,30 @@ def _prepare_output(output: str, overwrite: bool) -> None:
         FileSystems.delete(old)
 
 
+def is_dataflow_dry_run(pipeline_options: PipelineOptions) -> bool:
+    """Dataflow's --dry_run builds and checks the job but submits nothing (other runners ignore the flag)."""
+    runner = str(pipeline_options.view_as(StandardOptions).runner or "")
+    return bool(pipeline_options.view_as(TestOptions).dry_run) and "dataflow" in runner.lower()
+
+
 def run(argv: list[str] | None = None, save_main_session: bool = False) -> PipelineResult:
-    """Build and run the pipeline; returns Beam's PipelineResult once it has finished."""
+    """Build and run the pipeline; returns Beam's PipelineResult once it has finished.
+
+    A Dataflow dry run only builds the job (`result.job`): it reads, clears and writes nothing, so it
+    can check a launch offline.
+    """
     skip_credentials_for_emulator()
     pipeline_options = PipelineOptions(argv)
     pipeline_options.view_as(SetupOptions).save_main_session = save_main_session
     options = pipeline_options.view_as(ColorizeOptions)
+    dry_run = is_dataflow_dry_run(pipeline_options)
     source, output = _absolute(options.input), _absolute(options.output)
     ground_truth = _absolute(options.ground_truth) if options.ground_truth else None
     spec = resolve_model(options.model)
-    if not FileSystems.match([input_pattern(source)], limits=[1])[0].metadata_list:
-        raise FileNotFoundError(f"no files found at --input {options.input}")
-    _prepare_output(output, options.overwrite)
+    if not dry_run:
+        if not FileSystems.match([input_pattern(source)], limits=[1])[0].metadata_list:
+            raise FileNotFoundError(f"no files found at --input {options.input}")
+        _prepare_output(output, options.overwrite)
 
     pipeline = beam.Pipeline(options=pipeline_options)
     scans, finished_rows = pipeline | "ReadScans" >> ReadScans(
@@ -87,6 +101,8 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
     (rows, finished_rows, inference_errors) | "WriteMetadata" >> WriteMetadata(output)
 
     result = pipeline.run()
+    if dry_run:
+        return result
     result.wait_until_finish()
     write_report([output], FileSystems.join(output, "report.html"))
     return result
@@ -130,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_known_args(argv)  # --help, and a clear message for a missing --input or --output
     started = time.perf_counter()
     try:
-        run(argv)
+        result = run(argv)
     except (ValueError, FileNotFoundError) as error:
         print(f"revivacolor: error: {error}", file=sys.stderr)
         return EXIT_FAILED_TO_RUN
     elapsed = time.perf_counter() - started
-    output = _absolute(PipelineOptions(argv).view_as(ColorizeOptions).output)
+    pipeline_options = PipelineOptions(argv)
+    if is_dataflow_dry_run(pipeline_options):
+        print(json.dumps(dataflow_job_description(result.job), indent=2))
+        print(f"revivacolor: dry run: Dataflow job {result.job.proto.name} built, not submitted", file=sys.stderr)
+        return EXIT_OK
+    output = _absolute(pipeline_options.view_as(ColorizeOptions).output)
     table = read_metadata(output).to_pydict()
     ok = sum(status == STATUS_OK for status in table["status"])
     failed = len(table["status"]) - ok
