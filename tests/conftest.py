@@ -1,14 +1,19 @@
-"""Shared fixtures: tiny images and a tiny (untrained but real) Keras colorization model."""
+"""Shared fixtures: tiny images, a tiny (untrained but real) Keras colorization model, a GCS emulator."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+from pipeline.storage import EMULATOR_HOST_VARIABLE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -59,3 +64,26 @@ def write_image(path: Path, image: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(path), image), path
     return path
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[str]:
+    """An in-memory gcp-storage-emulator on a free local port; its URL."""
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def bucket(emulator, monkeypatch):
+    """A fresh bucket on the emulator, with STORAGE_EMULATOR_HOST pointing there (worker processes inherit it)."""
+    from google.cloud import storage
+
+    monkeypatch.setenv(EMULATOR_HOST_VARIABLE, emulator)
+    return storage.Client.create_anonymous_client().create_bucket(f"revivacolor-{uuid.uuid4().hex[:12]}")

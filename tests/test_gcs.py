@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -17,35 +14,11 @@ import pytest
 import pipeline
 from models.registry import resolve_model
 from pipeline.colorize import read_metadata
-from pipeline.storage import EMULATOR_HOST_VARIABLE
 from tests.conftest import color_photo, write_image
 
 SCANS = {"a.jpg": (30, 40), "sub/b.png": (24, 24)}  # relative path: (height, width)
 BROKEN = "broken.png"
 CREDENTIAL_LOOKUP_GAVE_UP = "Unable to find default credentials"  # Beam's warning, in any process
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[str]:
-    """An in-memory gcp-storage-emulator on a free local port; its URL."""
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(emulator, monkeypatch):
-    """A fresh bucket on the emulator, with STORAGE_EMULATOR_HOST pointing there (worker processes inherit it)."""
-    from google.cloud import storage
-
-    monkeypatch.setenv(EMULATOR_HOST_VARIABLE, emulator)
-    return storage.Client.create_anonymous_client().create_bucket(f"revivacolor-{uuid.uuid4().hex[:12]}")
 
 
 def _upload(bucket, name: str, path: Path) -> None:
