@@ -1,0 +1,271 @@
+"""How many scans per second the pipeline colorizes, against the model alone and a naive loop.
+
+    python -m benchmarks.throughput --n 200 --json throughput.json
+
+Each mode runs in its own subprocess (so memory peaks do not mix) on the same folder of
+grayscale test scans: copies of the training photos made monochrome, cycled to reach N,
+a few of them (`--large`) enlarged to 4000 x 3000. This is a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "train"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+LARGE_SIZE = (4000, 3000)  # width, height of the "large scans"
+MODES = ("model_only", "pipeline", "pipeline_multiprocess", "naive")
+INCLUDES = {
+    "model_only": "predict_on_batch on pre-decoded model inputs in batches of --batch_size, after one warm-up batch; "
+    "excludes TF import, model load, decoding and writing (the machine's upper limit for this model)",
+    "pipeline": "pipeline.run() on the DirectRunner in-process, wall time of the whole run: graph construction, "
+    "reading, decoding, model load, inference, recombination, writing, Parquet table and report; "
+    "excludes the TensorFlow/Beam import",
+    "pipeline_multiprocess": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_processing: "
+    "includes starting the worker processes and their TensorFlow import and model load",
+    "naive": "a Python loop: read file, decode, luminance, letterbox, predict_on_batch of 1, restore a/b, "
+    "recombine, encode, write; excludes TF import and model load (one warm-up prediction)",
+}
+
+
+def photo_paths(data: Path) -> list[Path]:
+    """Every image below the data folder, sorted so the scan set is the same on every run."""
+    paths = sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise FileNotFoundError(f"no images found under {data}")
+    return paths
+
+
+def gray_scan(photo: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """A monochrome copy of a color photo (the pipeline's real input), resized to (width, height) if given."""
+    gray = cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise ValueError(f"cannot read {photo}")
+    return gray if size is None else cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR)
+
+
+def prepare_scans(data: Path, n: int, large: int, folder: Path) -> list[Path]:
+    """N grayscale JPEG scans in `folder`: the first `large` ones 4000 x 3000, the rest photos cycled to reach N."""
+    photos = photo_paths(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    scans = []
+    for index in range(n):
+        photo = photos[index % len(photos)]
+        size = LARGE_SIZE if index < large else None
+        path = folder / f"scan{index:05d}.jpg"
+        if not cv2.imwrite(str(path), gray_scan(photo, size), [cv2.IMWRITE_JPEG_QUALITY, 92]):
+            raise OSError(f"cannot write {path}")
+        scans.append(path)
+    return scans
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest finished child (Linux reports KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self_mb": round(own, 1), "largest_child_mb": round(children, 1), "peak_rss_mb": round(own + children, 1)}
+
+
+def load_keras_model(model: str):
+    """The model as the pipeline loads it (registry name or .keras path), with its spec and load time."""
+    import keras
+
+    from models.registry import resolve_model
+
+    spec = resolve_model(model)
+    started = time.perf_counter()
+    loaded = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
+    return loaded, spec, time.perf_counter() - started
+
+
+def measure_model_only(scans: list[Path], model: str, batch_size: int) -> dict:
+    """The model alone on pre-decoded batches of the pipeline's own model input: the upper limit."""
+    from transforms.color import decode_scan, luminance, model_input
+
+    loaded, spec, load_seconds = load_keras_model(model)
+    inputs = [model_input(luminance(decode_scan(p.read_bytes()).pixels), spec.input_size)[0] for p in scans]
+    batches = [np.stack(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+    loaded.predict_on_batch(batches[0])  # warm-up: graph tracing is a one-time cost
+    started = time.perf_counter()
+    for batch in batches:
+        np.asarray(loaded.predict_on_batch(batch))
+    return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
+
+
+def measure_pipeline(scans: list[Path], model: str, batch_size: int, output: Path, extra: list[str]) -> dict:
+    """The full pipeline through `pipeline.run`, DirectRunner, wall time of the whole run."""
+    import keras  # noqa: F401 - imported before the clock starts: a one-time cost of any Python use
+
+    import pipeline
+
+    argv = ["--input", str(scans[0].parent), "--output", str(output), "--model", model]
+    argv += ["--batch_size", str(batch_size), *extra]
+    started = time.perf_counter()
+    pipeline.run(argv)
+    seconds = time.perf_counter() - started
+    written = sum(1 for p in output.glob("*.jpg"))
+    if written != len(scans):
+        raise RuntimeError(f"the pipeline wrote {written} of {len(scans)} images")
+    return {"seconds": seconds}
+
+
+def measure_naive(scans: list[Path], model: str, output: Path) -> dict:
+    """What a user would write: one file at a time, read, predict (batch of 1), write, same color functions."""
+    from transforms.color import decode_scan, encode_image, luminance, model_input, recombine_luminance, restore_ab
+
+    loaded, spec, load_seconds = load_keras_model(model)
+    loaded.predict_on_batch(np.zeros((1, spec.input_size, spec.input_size, 1), np.float32))  # warm-up
+    output.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for path in scans:
+        decoded = decode_scan(path.read_bytes())
+        lightness = luminance(decoded.pixels)
+        grid, box = model_input(lightness, spec.input_size)
+        prediction = np.asarray(loaded.predict_on_batch(grid[None]))[0]
+        ab = restore_ab(prediction, box, decoded.height, decoded.width)
+        (output / path.name).write_bytes(encode_image(recombine_luminance(lightness, ab), "jpg", decoded.bit_depth))
+    return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
+
+
+def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: Path) -> dict:
+    """Run one mode in this process and return its timing, images/s and memory peak."""
+    if mode == "model_only":
+        result = measure_model_only(scans, model, batch_size)
+    elif mode == "pipeline":
+        result = measure_pipeline(scans, model, batch_size, output, [])
+    elif mode == "pipeline_multiprocess":
+        extra = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+        result = measure_pipeline(scans, model, batch_size, output, extra)
+    elif mode == "naive":
+        result = measure_naive(scans, model, output)
+    else:
+        raise ValueError(f"unknown mode {mode}")
+    result.update(images=len(scans), ips=len(scans) / result["seconds"], **peak_rss_mb())
+    return result
+
+
+def run_mode_subprocess(mode: str, scan_folder: Path, model: str, batch_size: int, work: Path) -> dict:
+    """One mode in a fresh Python process, so its memory peak and imports are its own."""
+    result_file = work / f"{mode}.json"
+    command = [sys.executable, "-m", "benchmarks.throughput", "--_mode", mode, "--_scans", str(scan_folder)]
+    command += ["--model", model, "--batch_size", str(batch_size), "--_result", str(result_file)]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
+    }
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    subprocess.run(command, check=True, env=environment, cwd=work)
+    return json.loads(result_file.read_text())
+
+
+def machine_facts() -> dict:
+    """What the numbers depend on: CPU count, whether TensorFlow sees a GPU, versions."""
+    probe = "import tensorflow as tf; print(len(tf.config.list_physical_devices('GPU')))"
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    gpus = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment).stdout
+    return {
+        "cpu_count": os.cpu_count(),
+        "gpu_visible": gpus.strip().splitlines()[-1:] not in ([], ["0"]),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def summarize(results: dict[str, dict], n: int, large: int, model: str, facts: dict) -> dict:
+    """The JSON report: top-level images/s per mode, peak memory, ratios, and what each number includes."""
+    ips = {mode: results[mode]["ips"] for mode in results}
+    best_pipeline = max(ips.get("pipeline", 0.0), ips.get("pipeline_multiprocess", 0.0))
+    return {
+        "date": datetime.date.today().isoformat(),
+        "n": n,
+        "large": large,
+        "model": model,
+        **{f"{mode}_ips": ips.get(mode) for mode in MODES},
+        "peak_rss_mb": max(results[mode]["peak_rss_mb"] for mode in results),
+        "peak_rss_mb_by_mode": {mode: results[mode]["peak_rss_mb"] for mode in results},
+        "pipeline_best_ips": best_pipeline,
+        "pipeline_best_over_model_only": best_pipeline / ips["model_only"] if ips.get("model_only") else None,
+        "pipeline_best_over_naive": best_pipeline / ips["naive"] if ips.get("naive") else None,
+        "modes": results,
+        "includes": {mode: INCLUDES[mode] for mode in results},
+        "peak_rss_note": "ru_maxrss of the mode's process plus that of its largest child process "
+        "(worker processes in multi_processing); an upper-bound-ish sum, not a sampled total",
+        **facts,
+    }
+
+
+def table(summary: dict) -> str:
+    """The summary as a Markdown table, one row per mode."""
+    lines = ["| Mode | images/s | seconds | peak RSS (MB) |", "|---|---|---|---|"]
+    for mode, result in summary["modes"].items():
+        lines.append(f"| {mode} | {result['ips']:.2f} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |")
+    lines.append("")
+    lines.append(
+        f"N={summary['n']} ({summary['large']} of them 4000x3000), model {summary['model']}, "
+        f"{summary['cpu_count']} CPUs, GPU visible: {summary['gpu_visible']}, {summary['date']}"
+    )
+    for key in ("pipeline_best_over_model_only", "pipeline_best_over_naive"):
+        if summary[key] is not None:
+            lines.append(f"{key}: {summary[key]:.2f}")
+    return "\n".join(lines)
+
+
+def benchmark(data: Path, n: int, large: int, model: str, batch_size: int, modes: tuple[str, ...]) -> dict:
+    """Prepare the scans once, run every mode in its own subprocess, summarize."""
+    with tempfile.TemporaryDirectory(prefix="revivacolor-bench-") as temporary:
+        work = Path(temporary)
+        prepare_scans(data, n, min(large, n), work / "scans")
+        results = {mode: run_mode_subprocess(mode, work / "scans", model, batch_size, work) for mode in modes}
+    return summarize(results, n, min(large, n), model, machine_facts())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="number of scans (default 200)")
+    parser.add_argument("--large", type=int, default=3, help="how many of the N are 4000 x 3000 (default 3)")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder of photos (default ../shared/data/train)"
+    )
+    parser.add_argument("--model", default="default", help="bundled model name or .keras path")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--json", type=Path, help="write the summary here")
+    parser.add_argument("--_mode", choices=MODES, help=argparse.SUPPRESS)  # internal: one mode, in a subprocess
+    parser.add_argument("--_scans", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--_result", type=Path, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args._mode:
+        scans = sorted(args._scans.glob("*.jpg"))
+        output = args._result.parent / f"out-{args._mode}"
+        result = measure(args._mode, scans, args.model, args.batch_size, output)
+        args._result.write_text(json.dumps(result))
+        return 0
+    summary = benchmark(args.data, args.n, args.large, args.model, args.batch_size, tuple(args.modes))
+    print(table(summary))
+    for mode, text in summary["includes"].items():
+        print(f"  {mode}: {text}")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
