@@ -51,7 +51,9 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
     """Predicts a/b for batches of scans; each result keeps its Scan as `example`."""
 
     def __init__(self, spec: ModelSpec, max_batch_size: int = 8):
-        super().__init__(min_batch_size=1, max_batch_size=max_batch_size)
+        # Full batches: left to adapt, BatchElements gives the model about 2 scans at a time on the
+        # DirectRunner; a bundle's last, partial batch is still flushed when the bundle ends.
+        super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
         self._spec = spec
 
     def load_model(self):
