@@ -113,10 +113,15 @@ def training_callbacks(out: Path, patience: int, max_minutes: float | None) -> l
     return callbacks
 
 
+def build_generator(args: argparse.Namespace, size: int | None) -> keras.Model:
+    """The --arch generator at a size (None: any size, for training on crops) with its options."""
+    options = {"decoder_activation": args.decoder_activation} if args.arch == "autoencoder" else {}
+    return ARCHITECTURES[args.arch](size, **options)
+
+
 def build_trainable(args: argparse.Namespace) -> tuple[keras.Model, keras.Model]:
     """The model `fit` trains and the generator inside it (the same model except for pix2pix)."""
-    builder_kwargs = {"decoder_activation": args.decoder_activation} if args.arch == "autoencoder" else {}
-    generator = ARCHITECTURES[args.arch](None, **builder_kwargs)
+    generator = build_generator(args, None)
     if args.init_from:
         source = keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True)
         generator.set_weights(source.get_weights())
@@ -135,8 +140,7 @@ def build_trainable(args: argparse.Namespace) -> tuple[keras.Model, keras.Model]
 
 def export(generator: keras.Model, args: argparse.Namespace, card: dict) -> Path:
     """Rebuild the generator at the inference size with its trained weights; save .keras and its card."""
-    builder_kwargs = {"decoder_activation": args.decoder_activation} if args.arch == "autoencoder" else {}
-    exported = ARCHITECTURES[args.arch](args.size, **builder_kwargs)
+    exported = build_generator(args, args.size)
     exported.set_weights(generator.get_weights())
     model_path = Path(args.out) / f"{card['name']}.keras"
     exported.save(model_path)

@@ -68,7 +68,15 @@ def read_receipt(output: str, relative: str) -> dict | None:
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """Write under a temporary name, then rename: a killed run never leaves a truncated file."""
+    """Write so that a killed run never leaves a truncated file under its final name.
+
+    Locally: under a temporary name, then renamed. On Cloud Storage an object appears only
+    once its upload is complete, so it is written in place (a rename there is a copy and a delete).
+    """
+    if FileSystems.get_scheme(path) == "gs":
+        with FileSystems.create(path) as handle:
+            handle.write(data)
+        return
     temporary = f"{path}.{uuid.uuid4().hex}.tmp"
     with FileSystems.create(temporary) as handle:
         handle.write(data)
