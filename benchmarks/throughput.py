@@ -141,6 +141,12 @@ def measure_naive(scans: list[Path], model: str, output: Path) -> dict:
     return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
 
 
+def steady_ips(output: Path) -> float | None:
+    """Images/s between the first and the last image written: the rate once start-up costs are paid."""
+    times = sorted(path.stat().st_mtime for path in output.glob("*.jpg"))
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
+
+
 def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: Path) -> dict:
     """Run one mode in this process and return its timing, images/s and memory peak."""
     if mode == "model_only":
@@ -155,6 +161,8 @@ def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: P
     else:
         raise ValueError(f"unknown mode {mode}")
     result.update(images=len(scans), ips=len(scans) / result["seconds"], **peak_rss_mb())
+    if mode != "model_only":
+        result["steady_ips"] = steady_ips(output)
     return result
 
 
@@ -210,9 +218,15 @@ def summarize(results: dict[str, dict], n: int, large: int, model: str, facts: d
 
 def table(summary: dict) -> str:
     """The summary as a Markdown table, one row per mode."""
-    lines = ["| Mode | images/s | seconds | peak RSS (MB) |", "|---|---|---|---|"]
+    lines = [
+        "| Mode | images/s | seconds | images/s first to last output | peak RSS (MB) |",
+        "|---|---|---|---|---|",
+    ]
     for mode, result in summary["modes"].items():
-        lines.append(f"| {mode} | {result['ips']:.2f} | {result['seconds']:.1f} | {result['peak_rss_mb']:.0f} |")
+        steady = f"{result['steady_ips']:.2f}" if result.get("steady_ips") else "-"
+        lines.append(
+            f"| {mode} | {result['ips']:.2f} | {result['seconds']:.1f} | {steady} | {result['peak_rss_mb']:.0f} |"
+        )
     lines.append("")
     lines.append(
         f"N={summary['n']} ({summary['large']} of them 4000x3000), model {summary['model']}, "

@@ -14,12 +14,12 @@ from apache_beam.io.filesystems import FileSystems
 
 import pipeline
 from pipeline.colorize import read_metadata
-from transforms.color import decode_scan, quantize, to_float_bgr
+from transforms.color import decode_preview
 
 
 def thumbnail(path: str, height: int) -> np.ndarray:
     with FileSystems.open(path) as handle:
-        bgr = quantize(to_float_bgr(decode_scan(handle.read()).pixels), 8)
+        bgr = decode_preview(handle.read(), height)
     width = max(1, round(bgr.shape[1] * height / bgr.shape[0]))
     return cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
 

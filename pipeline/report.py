@@ -25,7 +25,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.records import STATUS_OK
-from transforms.color import decode_scan, quantize, to_float_bgr
+from transforms.color import decode_preview
 from transforms.metrics import METRIC_NAMES
 
 REPORT_METRICS = (*METRIC_NAMES, "colorfulness")
@@ -64,7 +64,7 @@ def thumbnail_data_uri(path: str | None, height: int = THUMBNAIL_HEIGHT, gray: b
         return None
     try:
         with FileSystems.open(path) as handle:
-            bgr = quantize(to_float_bgr(decode_scan(handle.read()).pixels), 8)
+            bgr = decode_preview(handle.read(), height)
     except Exception:  # noqa: BLE001 - a missing picture must not cost the whole report
         return None
     if gray:

@@ -35,7 +35,14 @@ from pipeline.scans import (
     relative_path,
 )
 from pipeline.storage import skip_credentials_for_emulator
-from transforms.color import decode_scan, encode_image, quantize, recombine_luminance, restore_ab
+from transforms.color import (
+    decode_scan,
+    encode_pixels,
+    output_bit_depth,
+    quantize,
+    recombine_luminance,
+    restore_ab,
+)
 from transforms.metrics import colorfulness, fidelity_metrics
 
 logger = logging.getLogger("revivacolor")
@@ -102,6 +109,24 @@ class _PrepareScanFn(beam.DoFn):
         return None
 
 
+class _SkipFolderFn(beam.DoFn):
+    """Drop the files under a folder (--output inside --input must not be read back as scans).
+
+    Its setup also readies Cloud Storage access for the match it is fused with: a
+    worker runs every setup of a stage before the stage's first element.
+    """
+
+    def __init__(self, folder: str):
+        self._folder = folder
+
+    def setup(self) -> None:
+        skip_credentials_for_emulator()
+
+    def process(self, metadata):
+        if not metadata.path.startswith(self._folder):
+            yield metadata
+
+
 class ReadScans(beam.PTransform):
     """Every file under the input pattern (except those under --output), decoded into Scans.
 
@@ -118,11 +143,13 @@ class ReadScans(beam.PTransform):
         self._spec, self._keep_truth, self._max_pixels, self._resume = spec, keep_truth, max_pixels, resume
 
     def expand(self, pipeline):
-        output = self._output
         results = (
             pipeline
             | "MatchFiles" >> fileio.MatchFiles(self._pattern)
-            | "SkipOutputFolder" >> beam.Filter(lambda metadata: not metadata.path.startswith(output))
+            | "SkipOutputFolder" >> beam.ParDo(_SkipFolderFn(self._output))
+            # Without it every file would stay fused to the one element that started the match, so
+            # a runner could not spread the files over its workers (Dataflow, --direct_num_workers).
+            | "SpreadFiles" >> beam.Reshuffle()
             | "ReadMatches" >> fileio.ReadMatches()
             | "Decode"
             >> beam.ParDo(
@@ -193,10 +220,11 @@ class _WriteColorizedFn(beam.DoFn):
             colorized = recombine_luminance(scan.lightness, ab)
             image_format = chosen_format(scan.relative_path, self._format)
             destination = output_location(self._output, scan.relative_path, image_format)
-            write_atomically(destination, encode_image(colorized, image_format, scan.bit_depth))
+            pixels = quantize(colorized, output_bit_depth(image_format, scan.bit_depth))
+            write_atomically(destination, encode_pixels(pixels, image_format))
             truth_path, truth = self._ground_truth_for(scan)
             metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
-            metrics["colorfulness"] = colorfulness(quantize(colorized, 8))
+            metrics["colorfulness"] = colorfulness(pixels if pixels.dtype == np.uint8 else quantize(colorized, 8))
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             logger.warning("[error] %s: %s", scan.source_path, describe_error(error))
             yield _scan_row(scan, self._spec, status=STATUS_ERROR, error=describe_error(error))

@@ -7,6 +7,7 @@ import pytest
 from tests.conftest import color_photo
 from transforms.color import (
     ScanDecodeError,
+    _outside_srgb,
     bgr_to_lab,
     decode_scan,
     encode_image,
@@ -42,6 +43,21 @@ def test_recombination_keeps_the_input_luminance_even_for_impossible_colors(bit_
     wild_ab = rng.uniform(-128, 127, (45, 70, 2)).astype(np.float32)  # mostly outside sRGB
     written = quantize(recombine_luminance(lightness, wild_ab), bit_depth)
     assert np.abs(luminance(written) - lightness).max() <= 0.5
+
+
+def test_impossible_colors_keep_nearly_all_the_chroma_srgb_can_show():
+    rng = np.random.default_rng(2)
+    lightness = rng.uniform(0, 100, (60, 80)).astype(np.float32)
+    wild_ab = rng.uniform(-128, 127, (60, 80, 2)).astype(np.float32)
+    fitted_lab = bgr_to_lab(recombine_luminance(lightness, wild_ab))
+    outside = _outside_srgb(np.dstack([lightness, wild_ab]).reshape(-1, 3))
+    assert outside.mean() > 0.5  # the test is about them
+    chroma_kept = (
+        np.hypot(*np.moveaxis(fitted_lab[..., 1:], -1, 0)).ravel() / np.hypot(*np.moveaxis(wild_ab, -1, 0)).ravel()
+    )
+    pushed = np.dstack([lightness, wild_ab * np.minimum(1.0, chroma_kept * 1.01).reshape(60, 80, 1)])
+    visible = lightness.ravel() > 1  # near black every chroma is a fraction of a unit
+    assert _outside_srgb(pushed.reshape(-1, 3))[outside & visible].mean() > 0.99  # 1 % more would not fit
 
 
 def test_recombination_keeps_in_gamut_colors():

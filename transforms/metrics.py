@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -101,20 +101,27 @@ def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 
 def colorfulness(bgr8: np.ndarray) -> float:
     """Hasler and Suesstrunk's M3 on 8-bit sRGB: 0 for gray, about 30-60 for ordinary photos."""
-    blue, green, red = (bgr8[..., i].astype(np.float64) for i in range(3))
-    rg = red - green
-    yb = 0.5 * (red + green) - blue
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+    blue, green, red = cv2.split(bgr8)
+    rg = cv2.subtract(red, green, dtype=cv2.CV_16S)
+    yb = cv2.subtract(cv2.addWeighted(red, 0.5, green, 0.5, 0.0, dtype=cv2.CV_32F), blue, dtype=cv2.CV_32F)
+    rg_mean, rg_std = (value.item() for value in cv2.meanStdDev(rg))  # OpenCV sums in double precision
+    yb_mean, yb_std = (value.item() for value in cv2.meanStdDev(yb))
+    return float(np.hypot(rg_std, yb_std) + 0.3 * np.hypot(rg_mean, yb_mean))
 
 
-@functools.cache
+_per_thread = threading.local()
+
+
 def _face_cascade() -> cv2.CascadeClassifier:
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    if cascade.empty():
-        raise RuntimeError(
-            "OpenCV's haarcascade_frontalface_default.xml is missing (opencv-python-headless 4.x ships it)"
-        )
-    return cascade
+    """The Haar face detector, one per thread: OpenCV does not promise a shared one is thread-safe."""
+    if not hasattr(_per_thread, "cascade"):
+        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+        if cascade.empty():
+            raise RuntimeError(
+                "OpenCV's haarcascade_frontalface_default.xml is missing (opencv-python-headless 4.x ships it)"
+            )
+        _per_thread.cascade = cascade
+    return _per_thread.cascade
 
 
 def detect_faces(bgr8: np.ndarray) -> list[tuple[int, int, int, int]]:
