@@ -35,8 +35,8 @@ INCLUDES = {
     "pipeline": "pipeline.run() on the DirectRunner in-process, wall time of the whole run: graph construction, "
     "reading, decoding, model load, inference, recombination, writing, Parquet table and report; "
     "excludes the TensorFlow/Beam import",
-    "pipeline_multiprocess": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_processing: "
-    "includes starting the worker processes and their TensorFlow import and model load",
+    "pipeline_multiprocess": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_processing "
+    "--inference_threads=(cores / 2): includes starting the worker processes, their TensorFlow import and model load",
     "naive": "a Python loop: read file, decode, luminance, letterbox, predict_on_batch of 1, restore a/b, "
     "recombine, encode, write; excludes TF import and model load (one warm-up prediction)",
 }
@@ -154,7 +154,8 @@ def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: P
     elif mode == "pipeline":
         result = measure_pipeline(scans, model, batch_size, output, [])
     elif mode == "pipeline_multiprocess":
-        extra = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+        threads = max(1, (os.cpu_count() or 1) // 2)  # the cores shared out between the two workers
+        extra = ["--direct_num_workers=2", "--direct_running_mode=multi_processing", f"--inference_threads={threads}"]
         result = measure_pipeline(scans, model, batch_size, output, extra)
     elif mode == "naive":
         result = measure_naive(scans, model, output)

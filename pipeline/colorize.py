@@ -96,7 +96,9 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
         options.max_pixels,
         not options.overwrite,
     )
-    predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(spec, options.batch_size)
+    predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(
+        spec, options.batch_size, options.inference_threads
+    )
     rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec)
     (rows, finished_rows, inference_errors) | "WriteMetadata" >> WriteMetadata(output)
 

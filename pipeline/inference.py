@@ -36,6 +36,23 @@ def local_copy(path: str) -> str:
     return local
 
 
+def limit_cpu_threads(threads: int) -> None:
+    """Let TensorFlow use at most `threads` CPU threads per op (0: its default, every core).
+
+    Worker processes sharing one machine otherwise each start a thread per core and
+    spend their time taking the cores from each other.
+    """
+    import tensorflow as tf
+
+    if threads <= 0:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already runs in this process: its thread pools are fixed
+        logger.warning("--inference_threads=%d ignored: TensorFlow was already initialized here", threads)
+
+
 def use_gpu_memory_growth() -> None:
     """Let several worker processes share a GPU instead of the first one taking all its memory."""
     import tensorflow as tf
@@ -50,15 +67,16 @@ def use_gpu_memory_growth() -> None:
 class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
     """Predicts a/b for batches of scans; each result keeps its Scan as `example`."""
 
-    def __init__(self, spec: ModelSpec, max_batch_size: int = 8):
+    def __init__(self, spec: ModelSpec, max_batch_size: int = 8, cpu_threads: int = 0):
         # Full batches: left to adapt, BatchElements gives the model about 2 scans at a time on the
         # DirectRunner; a bundle's last, partial batch is still flushed when the bundle ends.
         super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
-        self._spec = spec
+        self._spec, self._cpu_threads = spec, cpu_threads
 
     def load_model(self):
         import keras
 
+        limit_cpu_threads(self._cpu_threads)
         use_gpu_memory_growth()
         skip_credentials_for_emulator()
         path = local_copy(self._spec.path)

@@ -64,3 +64,10 @@ class ColorizeOptions(PipelineOptions):
             default=8,
             help="Largest number of scans the model sees at once.",
         )
+        parser.add_argument(
+            "--inference_threads",
+            type=int,
+            default=0,
+            help="CPU threads TensorFlow may use per worker process (default 0: its own choice, every core). "
+            "With several worker processes on one machine, cores / processes keeps them from fighting.",
+        )

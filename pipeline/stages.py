@@ -174,15 +174,17 @@ class ColorizeScans(beam.PTransform):
     Returns a tuple of PCollections: PredictionResults and error rows.
     """
 
-    def __init__(self, spec: ModelSpec, batch_size: int):
+    def __init__(self, spec: ModelSpec, batch_size: int, cpu_threads: int = 0):
         super().__init__()
-        self._spec, self._batch_size = spec, batch_size
+        self._spec, self._batch_size, self._cpu_threads = spec, batch_size, cpu_threads
 
     def expand(self, scans):
         predictions, failures = (
             scans
             | "RunInference"
-            >> RunInference(ColorizerModelHandler(self._spec, self._batch_size)).with_exception_handling()
+            >> RunInference(
+                ColorizerModelHandler(self._spec, self._batch_size, self._cpu_threads)
+            ).with_exception_handling()
         )
         spec = self._spec
         errors = failures.failed_inferences | "FailedBatchRows" >> beam.FlatMap(_failed_batch_rows, spec)
