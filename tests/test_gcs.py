@@ -72,7 +72,7 @@ def test_evaluate_reads_writes_and_loads_the_model_on_gcs(gcs_job, caplog):
 
 def test_ground_truth_on_gcs_in_worker_processes(gcs_job, caplog):
     bucket, argv = gcs_job
-    workers = ["--direct_num_workers=2", "--direct_running_mode=multi_processing"]
+    workers = ["--direct_num_workers=2", "--direct_running_mode=multi_processing", "--inference_threads=1"]
     truth = f"gs://{bucket.name}/truth/"
     rows = _run_and_check(
         bucket, ["--input", f"gs://{bucket.name}/scans/", "--ground_truth", truth, *argv, *workers], caplog

@@ -142,3 +142,16 @@ def test_output_inside_input_is_left_out_of_the_scan(tmp_path, tiny_model):
     rows = read_metadata(str(scans / "colorized")).to_pylist()
     assert [row["source_path"] for row in rows] == [str(scans / "a.png")]
     assert sorted(p.name for p in scans.iterdir()) == ["a.png", "colorized"]  # the input is untouched
+
+
+def test_inference_threads_limit_tensorflow_in_a_fresh_worker_process():
+    import subprocess
+    import sys
+
+    probe = (
+        "from pipeline.inference import limit_cpu_threads; limit_cpu_threads(1); "
+        "from tensorflow.config import threading as t; "
+        "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["1", "1"]
