@@ -67,6 +67,7 @@ def test_gpu_launch_builds_a_job_with_the_accelerator_the_container_and_run_infe
     assert worker_options["input"] == "gs://test-bucket/scans/"
     assert worker_options["output"] == "gs://test-bucket/colorized"
     assert "ColorizeScans/RunInference" in description["steps"]
+    assert "ReadScans/SpreadFiles" in description["steps"]  # else one worker would get every file
 
     (beam_environment,) = result.job.proto_pipeline.components.environments.values()
     assert beam_runner_api_pb2.DockerPayload.FromString(beam_environment.payload).container_image == IMAGE
