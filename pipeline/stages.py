@@ -235,7 +235,10 @@ class _WriteColorizedFn(beam.DoFn):
         row = _scan_row(
             scan, self._spec, status=STATUS_OK, output_path=destination, ground_truth_path=truth_path, **metrics
         )
-        write_atomically(receipt_location(self._output, scan.relative_path), json.dumps(row).encode())
+        try:
+            write_atomically(receipt_location(self._output, scan.relative_path), json.dumps(row).encode())
+        except Exception as error:  # noqa: BLE001 - the image is written; only a rerun's shortcut is lost
+            logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, scan.seconds)
         yield row
 
