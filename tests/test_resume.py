@@ -71,3 +71,13 @@ def test_a_changed_source_is_colorized_again(tmp_path, tiny_model):
     rows = {Path(row["source_path"]).name: row for row in read_metadata(str(output)).to_pylist()}
     assert len(changed) == 1 and len(rows) == 2
     assert rows["b.png"]["source_sha256"] != rows["a.png"]["source_sha256"]
+
+
+def test_a_receipt_that_cannot_be_written_costs_only_the_shortcut(tmp_path, tiny_model):
+    scans, output = tmp_path / "scans", tmp_path / "out"
+    write_image(scans / "a.png", color_photo(20, 20, seed=1))
+    (output / "metadata").mkdir(parents=True)
+    (output / "metadata" / "done").write_text("a file where the receipts folder belongs")
+    pipeline.run(["--input", str(scans), "--output", str(output), "--model", str(tiny_model)])
+    (row,) = read_metadata(str(output)).to_pylist()
+    assert row["status"] == "ok" and (output / "a.png").exists()
