@@ -37,3 +37,15 @@ def test_prepared_scans_are_gray_and_cycled_to_n(tmp_path):
     large = cv2.imread(str(scans[0]), cv2.IMREAD_UNCHANGED)
     assert large.shape == (3000, 4000)
     assert cv2.imread(str(scans[1]), cv2.IMREAD_UNCHANGED).shape == (30, 20)
+
+
+def test_step_costs_cover_every_step_of_a_scan(tmp_path, tiny_model):
+    from benchmarks import steps
+
+    photo = tmp_path / "p.jpg"
+    write_image(photo, color_photo(24, 40))
+    model, spec, _ = throughput.load_keras_model(str(tiny_model))
+    costs = steps.step_costs(photo, (40, 30), model, spec.input_size)
+    assert set(costs) >= {"decode", "luminance", "restore_ab", "recombine_luminance", "encode_jpg"}
+    assert all(ms >= 0 for ms in costs.values())
+    assert set(steps.model_costs(model, spec.input_size)) == {"batch 1", "batch 8"}
