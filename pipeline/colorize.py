@@ -110,13 +110,23 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
     return result
 
 
-def read_metadata(output: str):
+def read_parquet(path: str) -> pa.Table:
+    """One Parquet file (local or gs://), read entirely in the calling thread.
+
+    Not pq.read_table: it scans through Arrow's dataset API, whose I/O threads may still hold
+    the Python file object after it returns. When the interpreter exits meanwhile (the last
+    thing `python -m pipeline` does is read its table), such a thread, dropping the object,
+    waits for a GIL that is gone and the process aborts with "terminate called without an
+    active exception" (apache/arrow#34314; a core dump of this project showed exactly that).
+    """
+    with FileSystems.open(path) as handle, pq.ParquetFile(handle) as parquet:
+        return parquet.read()
+
+
+def read_metadata(output: str) -> pa.Table:
     """The metadata table of an output folder as one pyarrow Table."""
     paths = sorted(m.path for m in FileSystems.match([metadata_pattern(output)])[0].metadata_list)
-    tables = []
-    for path in paths:
-        with FileSystems.open(path) as handle:
-            tables.append(pq.read_table(handle))
+    tables = [read_parquet(path) for path in paths]
     if not tables:
         raise FileNotFoundError(f"no metadata table under {metadata_pattern(output)}")
     return pa.concat_tables(tables)
