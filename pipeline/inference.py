@@ -7,11 +7,13 @@ safe_mode on and its sha256 checked, and batches the scans' model inputs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,15 +27,21 @@ from pipeline.storage import skip_credentials_for_emulator
 logger = logging.getLogger("revivacolor")
 
 
-def local_copy(path: str) -> str:
-    """A local path for a model that may live on gs:// (Keras reads local files only)."""
+@contextlib.contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """A local path for a model that may live on gs:// (Keras reads local files only).
+
+    A downloaded copy is deleted on leaving the block: every worker process of every run
+    makes one, and a long-lived worker or laptop should not collect them in its temp folder.
+    """
     if FileSystems.get_scheme(path) in (None, "file"):
-        return path
-    local = os.path.join(tempfile.mkdtemp(prefix="revivacolor-model-"), os.path.basename(path))
-    with FileSystems.open(path) as source, open(local, "wb") as target:
-        for chunk in iter(lambda: source.read(1 << 20), b""):
-            target.write(chunk)
-    return local
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="revivacolor-model-") as folder:
+        local = os.path.join(folder, os.path.basename(path))
+        with FileSystems.open(path) as source, open(local, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        yield local
 
 
 def limit_cpu_threads(threads: int) -> None:
@@ -79,13 +87,13 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
         limit_cpu_threads(self._cpu_threads)
         use_gpu_memory_growth()
         skip_credentials_for_emulator()
-        path = local_copy(self._spec.path)
-        if self._spec.sha256 and file_sha256(path) != self._spec.sha256:
-            raise ValueError(
-                f"model file {self._spec.path} does not match the sha256 in its model card; "
-                "it may be corrupt or replaced"
-            )
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        with local_copy(self._spec.path) as path:
+            if self._spec.sha256 and file_sha256(path) != self._spec.sha256:
+                raise ValueError(
+                    f"model file {self._spec.path} does not match the sha256 in its model card; "
+                    "it may be corrupt or replaced"
+                )
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
         logger.info("loaded model %s version %s from %s", self._spec.name, self._spec.version, self._spec.path)
         return model
 

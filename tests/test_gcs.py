@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,9 +81,12 @@ def test_ground_truth_on_gcs_in_worker_processes(gcs_job, caplog):
     assert all(rows[relative]["ground_truth_path"] == truth + relative for relative in SCANS)
 
 
-def test_model_on_gcs_without_card_and_with_a_wrong_checksum(bucket, tiny_model):
+def test_model_on_gcs_without_card_and_with_a_wrong_checksum(bucket, tiny_model, tmp_path, monkeypatch):
     from pipeline.inference import ColorizerModelHandler
 
+    downloads = tmp_path / "tmp"  # where the local copies of the model go, and must not stay
+    downloads.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(downloads))
     _upload(bucket, "bare/bare.keras", tiny_model)
     spec = resolve_model(f"gs://{bucket.name}/bare/bare.keras")
     assert (spec.name, spec.input_size) == ("bare", 32) and spec.version.startswith("sha256:")
@@ -93,3 +97,4 @@ def test_model_on_gcs_without_card_and_with_a_wrong_checksum(bucket, tiny_model)
     bucket.blob("bad/tiny.json").upload_from_string(json.dumps(dict(card, sha256="0" * 64)))
     with pytest.raises(ValueError, match="does not match the sha256"):
         ColorizerModelHandler(resolve_model(f"gs://{bucket.name}/bad/tiny.keras")).load_model()
+    assert list(downloads.iterdir()) == []
