@@ -28,7 +28,8 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "train"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 LARGE_SIZE = (4000, 3000)  # width, height of the "large scans"
-MODES = ("model_only", "pipeline", "pipeline_multiprocess", "naive")
+MODES = ("model_only", "pipeline", "pipeline_multiprocess", "pipeline_multithread", "naive")
+PIPELINE_MODES = tuple(mode for mode in MODES if mode.startswith("pipeline"))
 INCLUDES = {
     "model_only": "predict_on_batch on pre-decoded model inputs in batches of --batch_size, after one warm-up batch; "
     "excludes TF import, model load, decoding and writing (the machine's upper limit for this model)",
@@ -37,6 +38,8 @@ INCLUDES = {
     "excludes the TensorFlow/Beam import",
     "pipeline_multiprocess": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_processing "
     "--inference_threads=(cores / 2): includes starting the worker processes, their TensorFlow import and model load",
+    "pipeline_multithread": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_threading: "
+    "two bundle threads in one process sharing one model",
     "naive": "a Python loop: read file, decode, luminance, letterbox, predict_on_batch of 1, restore a/b, "
     "recombine, encode, write; excludes TF import and model load (one warm-up prediction)",
 }
@@ -157,6 +160,9 @@ def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: P
         threads = max(1, (os.cpu_count() or 1) // 2)  # the cores shared out between the two workers
         extra = ["--direct_num_workers=2", "--direct_running_mode=multi_processing", f"--inference_threads={threads}"]
         result = measure_pipeline(scans, model, batch_size, output, extra)
+    elif mode == "pipeline_multithread":
+        extra = ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]
+        result = measure_pipeline(scans, model, batch_size, output, extra)
     elif mode == "naive":
         result = measure_naive(scans, model, output)
     else:
@@ -197,7 +203,7 @@ def machine_facts() -> dict:
 def summarize(results: dict[str, dict], n: int, large: int, model: str, facts: dict) -> dict:
     """The JSON report: top-level images/s per mode, peak memory, ratios, and what each number includes."""
     ips = {mode: results[mode]["ips"] for mode in results}
-    best_pipeline = max(ips.get("pipeline", 0.0), ips.get("pipeline_multiprocess", 0.0))
+    best_pipeline = max(ips.get(mode, 0.0) for mode in PIPELINE_MODES)
     return {
         "date": datetime.date.today().isoformat(),
         "n": n,

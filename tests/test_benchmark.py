@@ -19,11 +19,11 @@ def test_benchmark_writes_positive_numbers_for_every_mode(tmp_path, tiny_model):
 
     summary = json.loads(report.read_text())
     assert summary["n"] == 4
-    for key in ("model_only_ips", "pipeline_ips", "pipeline_multiprocess_ips", "naive_ips", "peak_rss_mb"):
+    for key in ("model_only_ips", *(f"{mode}_ips" for mode in throughput.PIPELINE_MODES), "naive_ips", "peak_rss_mb"):
         assert summary[key] > 0, key
     assert summary["pipeline_best_over_model_only"] > 0 and summary["pipeline_best_over_naive"] > 0
     assert set(summary["peak_rss_mb_by_mode"]) == set(throughput.MODES)
-    assert all("steady_ips" in summary["modes"][mode] for mode in ("pipeline", "naive"))
+    assert all("steady_ips" in summary["modes"][mode] for mode in (*throughput.PIPELINE_MODES, "naive"))
     assert summary["cpu_count"] >= 1 and isinstance(summary["gpu_visible"], bool)
 
 
