@@ -12,7 +12,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from models.color_classes import in_gamut_bins
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
+from transforms.color import AB_SCALE
 
 
 def conv_bn_act(x, filters: int, name: str, activation: str = "relu", kernel_size: int = 3):
@@ -126,15 +128,14 @@ def build_gray_baseline(size: int | None = 256) -> keras.Model:
 UNET_DECODER = (128, 64, 48, 32)  # widths at strides 16, 8, 4, 2
 
 
-def build_unet(size: int | None = 256, pretrained: bool = True) -> keras.Model:
-    """Our U-Net: an ImageNet-pretrained MobileNetV2 encoder and a light decoder with skip connections.
+def unet_features(inputs, size: int | None, pretrained: bool):
+    """The shared U-Net body: features at half the input's resolution (stride 2).
 
-    L is fed to the encoder as a gray RGB image with ImageNet normalization, so the
-    encoder starts out recognizing faces, clothes, skies and plants instead of learning
-    them from a few thousand photos. The last skip is the full-resolution L itself.
-    `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
+    L is fed to an ImageNet-pretrained MobileNetV2 as a gray RGB image with ImageNet
+    normalization, so the encoder starts out recognizing faces, clothes, skies and plants
+    instead of learning them from a few thousand photos; a light decoder with skip
+    connections brings its features back up.
     """
-    inputs = keras.Input(shape=(size, size, 1), name="lightness")
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
     normalized = layers.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_STD**2, name="imagenet_norm")(gray_rgb)
     encoder = (mobilenet_v2_encoder if pretrained else mobilenet_v2_encoder_untrained)((size, size, 3))
@@ -144,10 +145,42 @@ def build_unet(size: int | None = 256, pretrained: bool = True) -> keras.Model:
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
         x = conv_bn_act(conv_bn_act(x, width, f"decode{level}a"), width, f"decode{level}b")
-    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(x)
+    return x
+
+
+def build_unet(size: int | None = 256, pretrained: bool = True) -> keras.Model:
+    """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
+
+    `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
+    """
+    inputs = keras.Input(shape=(size, size, 1), name="lightness")
+    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(unet_features(inputs, size, pretrained))
     x = layers.Concatenate(name="skip_lightness")([x, inputs])
     x = conv_bn_act(x, 16, "decode_full")
     return keras.Model(inputs, ab_output(x), name="unet")
+
+
+ANNEALED_MEAN_TEMPERATURE = 0.38  # the paper's choice; models.train --temperature sets a model's own
+
+
+def build_unet_classes(
+    size: int | None = 256, pretrained: bool = True, temperature: float = ANNEALED_MEAN_TEMPERATURE
+) -> keras.Model:
+    """The U-Net predicting a distribution over quantized a/b bins, decoded by the annealed mean.
+
+    Output a/b / 128 like every generator, so the pipeline needs nothing new. Inside:
+    `ab_logits` (one logit per in-gamut bin, at half resolution; training reads it),
+    softmax at `temperature`, expectation over the bin centers (`ab_bins`, fixed weights),
+    bilinear upsampling to the input size.
+    """
+    bins = in_gamut_bins()
+    inputs = keras.Input(shape=(size, size, 1), name="lightness")
+    logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(unet_features(inputs, size, pretrained))
+    annealed = layers.Softmax(name="annealed_softmax")(layers.Rescaling(1.0 / temperature, name="annealing")(logits))
+    expectation = layers.Conv2D(2, 1, use_bias=False, trainable=False, dtype="float32", name="ab_bins")
+    ab = layers.UpSampling2D(interpolation="bilinear", dtype="float32", name="ab")(expectation(annealed))
+    expectation.set_weights([(bins / AB_SCALE)[None, None].astype("float32")])
+    return keras.Model(inputs, ab, name="unet_classes")
 
 
 # Generators by --arch name; each takes the square input size (or None).
@@ -155,5 +188,6 @@ ARCHITECTURES = {
     "autoencoder": build_autoencoder,
     "pix2pix": build_pix2pix_generator,
     "unet": build_unet,
+    "unet_classes": build_unet_classes,
     "gray": build_gray_baseline,
 }

@@ -25,7 +25,8 @@ import numpy as np
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
-from models.architectures import ARCHITECTURES, build_patchgan_discriminator
+from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, build_patchgan_discriminator
+from models.color_classes import RebalancedClassLoss, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.losses import LOSSES
@@ -115,18 +116,36 @@ def training_callbacks(out: Path, patience: int, max_minutes: float | None) -> l
 
 def build_generator(args: argparse.Namespace, size: int | None) -> keras.Model:
     """The --arch generator at a size (None: any size, for training on crops) with its options."""
-    options = {"decoder_activation": args.decoder_activation} if args.arch == "autoencoder" else {}
+    options = {
+        "autoencoder": {"decoder_activation": args.decoder_activation},
+        "unet_classes": {"temperature": args.temperature},
+    }.get(args.arch, {})
     return ARCHITECTURES[args.arch](size, **options)
 
 
-def build_trainable(args: argparse.Namespace) -> tuple[keras.Model, keras.Model]:
-    """The model `fit` trains and the generator inside it (the same model except for pix2pix)."""
+def class_loss(grids: np.ndarray) -> RebalancedClassLoss:
+    """The rebalanced color-class loss, its class weights taken from the training photos' a/b."""
+    ab_samples = grids[:, ::4, ::4, 1:].reshape(-1, 2) * AB_SCALE
+    bins = in_gamut_bins()
+    return RebalancedClassLoss(bins, rebalancing_weights(ab_samples, bins))
+
+
+def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) -> tuple[keras.Model, keras.Model]:
+    """The model `fit` trains and the generator inside it.
+
+    The same model, except for pix2pix (generator and discriminator) and unet_classes
+    (trained on its color-bin logits, exported with the annealed-mean decoding).
+    """
     generator = build_generator(args, None)
     if args.init_from:
         source = keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True)
         generator.set_weights(source.get_weights())
     reconstruction = LOSSES[args.loss]
-    if args.arch == "pix2pix":
+    if args.arch == "unet_classes":
+        model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
+        loss = class_loss(train_grids) if train_grids is not None else reconstruction
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss)
+    elif args.arch == "pix2pix":
         model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
         model.compile(
             keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
@@ -155,6 +174,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val", nargs="+", help="validation photos; default: 10%% of --data by file-name hash")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="unet")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="mae", help="reconstruction loss on a/b")
+    parser.add_argument(
+        "--temperature", type=float, default=ANNEALED_MEAN_TEMPERATURE, help="unet_classes: annealed-mean temperature"
+    )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
     parser.add_argument("--l1_weight", type=float, default=100.0, help="pix2pix: weight of the reconstruction loss")
     parser.add_argument("--size", type=int, default=256, help="inference size of the exported model")
@@ -185,15 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         keras.mixed_precision.set_global_policy("mixed_float16")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    model, generator = build_trainable(args)
 
     history: dict = {}
     train_files = val_files = []
+    train_grids = None
     if args.epochs > 0:
         files = list_images(args.data)
         train_files, val_files = (files, list_images(args.val)) if args.val else split_by_name(files, 10)
         logger.info("%d training and %d validation photos", len(train_files), len(val_files))
-        train = make_dataset(load_grids(train_files, args.size), args.crop, args.batch_size, True, not args.no_degrade)
+        train_grids = load_grids(train_files, args.size)
+    model, generator = build_trainable(args, train_grids)
+    if train_grids is not None:
+        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade)
         val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False)
         history = model.fit(
             train,
@@ -214,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         "input_size": args.size,
         "color_space": "CIELAB (D65, sRGB)",
         "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)",
-        "output": "a/b / 128 through tanh, shape (input_size, input_size, 2)",
-        "loss": args.loss if args.arch != "pix2pix" else f"adversarial + {args.l1_weight} * {args.loss}",
+        "output": "a/b / 128, shape (input_size, input_size, 2)",
+        "annealed_mean_temperature": args.temperature if args.arch == "unet_classes" else None,
+        "loss": {
+            "pix2pix": f"adversarial + {args.l1_weight} * {args.loss}",
+            "unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins",
+        }.get(args.arch, args.loss),
         "degradations": not args.no_degrade,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,

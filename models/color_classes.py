@@ -1,0 +1,77 @@
+"""Colorization as classification over quantized a/b (Zhang, Isola, Efros, ECCV 2016).
+
+An L1 or L2 loss on a/b predicts the mean of the plausible colors of a shirt or a
+sky, which is a brownish gray: the sepia look. Predicting a distribution over color
+bins keeps the alternatives apart; rebalancing the classes by their rarity keeps
+the common desaturated bins from winning everywhere; the annealed mean (a softmax
+at temperature T < 1, then the expectation) turns the distribution back into one
+color that is vivid but spatially coherent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from transforms.color import AB_SCALE, lab_to_bgr
+
+GRID = 10.0  # bin width in a/b units, as in the paper
+AB_LIMIT = 110.0  # a/b bin centers span [-110, 110]
+REBALANCE_MIX = 0.5  # lambda: share of the uniform distribution in the rebalancing prior
+REBALANCE_SIGMA = 5.0  # a/b units of the Gaussian that smooths the empirical distribution
+LOGITS_STRIDE = 2  # the class logits are predicted at half the input's resolution
+
+
+def in_gamut_bins() -> np.ndarray:
+    """Centers (Q, 2) of the a/b bins that some lightness turns into a displayable sRGB color."""
+    centers = np.arange(-AB_LIMIT, AB_LIMIT + GRID / 2, GRID)
+    a, b = np.meshgrid(centers, centers, indexing="ij")
+    ab = np.stack([a.ravel(), b.ravel()], axis=-1)
+    lightness = np.arange(5.0, 100.0, 2.5)
+    lab = np.concatenate(
+        [np.repeat(lightness, len(ab))[:, None], np.tile(ab, (len(lightness), 1))], axis=-1
+    ).astype(np.float32)
+    bgr = lab_to_bgr(lab[None])[0]
+    inside = np.all((bgr >= 0.0) & (bgr <= 1.0), axis=-1).reshape(len(lightness), len(ab)).any(axis=0)
+    return ab[inside].astype(np.float32)
+
+
+def nearest_bin(ab: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Index of the nearest bin center for every a/b pair (..., 2) in a/b units."""
+    flat = ab.reshape(-1, 2)
+    distances = ((flat[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
+    return distances.argmin(-1).reshape(ab.shape[:-1])
+
+
+def rebalancing_weights(ab_samples: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Per-bin loss weights: inverse of the smoothed color distribution mixed with uniform, mean 1."""
+    counts = np.bincount(nearest_bin(ab_samples, bins).ravel(), minlength=len(bins)).astype(np.float64)
+    probability = counts / counts.sum()
+    distance = ((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
+    kernel = np.exp(-distance / (2 * REBALANCE_SIGMA**2))
+    smoothed = kernel @ probability
+    smoothed /= smoothed.sum()
+    weights = 1.0 / ((1 - REBALANCE_MIX) * smoothed + REBALANCE_MIX / len(bins))
+    weights /= (smoothed * weights).sum()
+    return weights.astype(np.float32)
+
+
+class RebalancedClassLoss:
+    """Weighted cross-entropy between color-bin logits and the true a/b, at the logits' resolution.
+
+    `y_true` is a/b / 128 at full resolution; it is averaged down to the logits' grid
+    (LOGITS_STRIDE) and each pixel's class is its nearest bin.
+    """
+
+    def __init__(self, bins: np.ndarray, weights: np.ndarray):
+        self.bins = tf.constant(bins / AB_SCALE, tf.float32)
+        self.weights = tf.constant(weights, tf.float32)
+        self.__name__ = "rebalanced_class_loss"
+
+    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        logits = tf.cast(y_pred, tf.float32)
+        ab = tf.nn.avg_pool2d(tf.cast(y_true, tf.float32), LOGITS_STRIDE, LOGITS_STRIDE, "VALID")
+        distances = tf.reduce_sum((ab[..., None, :] - self.bins) ** 2, axis=-1)
+        labels = tf.argmin(distances, axis=-1)
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return tf.reduce_mean(loss * tf.gather(self.weights, labels))

