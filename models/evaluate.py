@@ -1,10 +1,12 @@
 """Compare models on a folder of color photos, scored by the pipeline's own --evaluate.
 
-    python -m models.evaluate --data ../shared/data/val/people --models gray autoencoder pix2pix unet --record
+    python -m models.evaluate --data data/corpus/val/scenes data/corpus/val/people --models gray unet default
 
-Each model colorizes the photos' luminance with the real pipeline; the table gives the
-mean of every metric over the photos, and the model's inference speed on pre-decoded
-256 x 256 batches (2 CPU cores unless a GPU is there).
+Each model colorizes the photos' luminance with the real pipeline; a table per data
+folder gives the mean of every metric over the photos, the colorfulness of the results
+as a share of the originals', on how many photos the model beats the gray picture
+(CIEDE2000; when gray is among the models) and the model's inference speed on
+pre-decoded 256 x 256 batches (2 CPU cores unless a GPU is there).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from models.registry import BUNDLED_DIR, resolve_model
 from pipeline.colorize import read_metadata
 
 COLUMNS = ("psnr", "ssim", "mae", "psnr_ab", "ssim_ab", "mae_ab", "delta_e2000", "skin_delta_e2000", "colorfulness")
+GRAY = "gray"
 
 
 def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> float:
@@ -37,9 +40,12 @@ def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> f
     return batch_size * batches / (time.perf_counter() - started)
 
 
-def evaluate(data: str, model_name: str, out: Path) -> dict:
-    """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate."""
-    output = out / model_name.replace("/", "_")
+def evaluate(data: str, model_name: str, out: Path) -> tuple[dict, dict[str, float]]:
+    """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate.
+
+    Also returns each photo's CIEDE2000, by source path, to compare models photo by photo.
+    """
+    output = out / Path(data).name / model_name.replace("/", "_")
     pipeline.run(
         ["--input", data, "--output", str(output), "--model", model_name, "--evaluate", "--output_format", "png"]
     )
@@ -49,41 +55,60 @@ def evaluate(data: str, model_name: str, out: Path) -> dict:
     for column in COLUMNS:  # skin_delta_e2000 only over photos with a face found
         values = [row[column] for row in rows if row[column] is not None]
         summary[column] = statistics.fmean(values) if values else None
+    truth_colorfulness = statistics.fmean(row["colorfulness_truth"] for row in rows)
+    summary["colorfulness_share"] = summary["colorfulness"] / truth_colorfulness if truth_colorfulness else None
     summary["images_per_s"] = inference_speed(model_name)
-    return summary
+    return summary, {row["source_path"]: row["delta_e2000"] for row in rows}
 
 
-def record_in_card(model_name: str, data: str, summary: dict) -> None:
-    """Store a bundled model's scores in its card (the card, not the model file, so the sha256 stands)."""
+def share_better_than_gray(per_photo: dict[str, float], gray: dict[str, float]) -> float:
+    """The share of photos whose CIEDE2000 is lower than the gray picture's."""
+    return statistics.fmean(per_photo[path] < gray[path] for path in per_photo)
+
+
+def evaluate_models(data: str, model_names: list[str], out: Path) -> list[dict]:
+    """Every model's summary on one folder, with its share of photos better than gray."""
+    results = [evaluate(data, name, out) for name in model_names]
+    gray = next((per_photo for (summary, per_photo) in results if summary["model"] == GRAY), None)
+    for summary, per_photo in results:
+        summary["better_than_gray"] = share_better_than_gray(per_photo, gray) if gray else None
+    return [summary for summary, _ in results]
+
+
+def record_in_card(model_name: str, summaries: dict[str, dict]) -> None:
+    """Store a bundled model's scores, by data folder, in its card (not the model file: the sha256 stands)."""
     card_path = BUNDLED_DIR / f"{resolve_model(model_name).name}.json"
     card = json.loads(card_path.read_text())
-    card["validation_metrics"] = {"data": data, **{k: v for k, v in summary.items() if k not in ("model", "version")}}
+    card["validation_metrics"] = {
+        data: {k: v for k, v in summary.items() if k not in ("model", "version")} for data, summary in summaries.items()
+    }
     card_path.write_text(json.dumps(card, indent=2) + "\n")
 
 
 def markdown_table(summaries: list[dict]) -> str:
-    header = ("model", "version", "images", *COLUMNS, "images_per_s")
+    header = ("model", "version", "images", *COLUMNS, "colorfulness_share", "better_than_gray", "images_per_s")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for summary in summaries:
-        cells = [f"{summary[key]:.4g}" if isinstance(summary[key], float) else str(summary[key]) for key in header]
+        values = [summary.get(key) for key in header]
+        cells = [f"{v:.4g}" if isinstance(v, float) else "-" if v is None else str(v) for v in values]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="folder of color photos")
-    parser.add_argument("--models", nargs="+", default=["gray", "default"], help="bundled names or .keras paths")
+    parser.add_argument("--data", nargs="+", required=True, help="folders of color photos, a table for each")
+    parser.add_argument("--models", nargs="+", default=[GRAY, "default"], help="bundled names or .keras paths")
     parser.add_argument("--out", default="runs/evaluate", help="where the colorized photos and tables go")
     parser.add_argument("--record", action="store_true", help="write the results into the bundled models' cards")
     args = parser.parse_args(argv)
-    summaries = [evaluate(args.data, name, Path(args.out)) for name in args.models]
-    table = markdown_table(summaries)
+    results = {data: evaluate_models(data, args.models, Path(args.out)) for data in args.data}
     if args.record:
-        for name, summary in zip(args.models, summaries, strict=True):
-            record_in_card(name, args.data, summary)
-    print(table)
-    (Path(args.out) / "comparison.md").write_text(table + "\n")
+        for index, name in enumerate(args.models):
+            record_in_card(name, {data: summaries[index] for data, summaries in results.items()})
+    tables = "\n".join(f"{data}\n\n{markdown_table(summaries)}\n" for data, summaries in results.items())
+    print(tables)
+    (Path(args.out) / "comparison.md").write_text(tables)
     return 0
 
 

@@ -130,11 +130,16 @@ def class_loss(grids: np.ndarray) -> RebalancedClassLoss:
     return RebalancedClassLoss(bins, rebalancing_weights(ab_samples, bins))
 
 
+def is_adversarial(args: argparse.Namespace) -> bool:
+    return args.arch == "pix2pix" or args.adversarial
+
+
 def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) -> tuple[keras.Model, keras.Model]:
     """The model `fit` trains and the generator inside it.
 
-    The same model, except for pix2pix (generator and discriminator) and unet_classes
-    (trained on its color-bin logits, exported with the annealed-mean decoding).
+    The same model, except for an adversarial run (pix2pix, or --adversarial: the generator
+    inside a GAN with a PatchGAN discriminator) and unet_classes (trained on its color-bin
+    logits, exported with the annealed-mean decoding).
     """
     generator = build_generator(args, None)
     if args.init_from:
@@ -145,7 +150,7 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
         loss = class_loss(train_grids) if train_grids is not None else reconstruction
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss)
-    elif args.arch == "pix2pix":
+    elif is_adversarial(args):
         model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
         model.compile(
             keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
@@ -178,13 +183,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--temperature", type=float, default=ANNEALED_MEAN_TEMPERATURE, help="unet_classes: annealed-mean temperature"
     )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
-    parser.add_argument("--l1_weight", type=float, default=100.0, help="pix2pix: weight of the reconstruction loss")
+    parser.add_argument(
+        "--adversarial", action="store_true", help="train the --arch generator with the pix2pix objective (PatchGAN)"
+    )
+    parser.add_argument(
+        "--l1_weight", type=float, default=100.0, help="adversarial runs: weight of the reconstruction loss"
+    )
     parser.add_argument("--size", type=int, default=256, help="inference size of the exported model")
     parser.add_argument("--crop", type=int, default=192, help="training crop taken from the size x size grid")
     parser.add_argument("--epochs", type=int, default=12, help="0 exports the untrained model (the gray baseline)")
     parser.add_argument("--max_minutes", type=float, default=None, help="stop after this much training time")
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--learning_rate", type=float, default=None, help="default 1e-3, pix2pix 2e-4")
+    parser.add_argument("--learning_rate", type=float, default=None, help="default 1e-3, adversarial 2e-4")
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation loss")
     parser.add_argument("--no_degrade", action="store_true", help="train on clean L (no old-photo damage)")
     parser.add_argument("--init_from", default=None, help="start from a bundled model's or a .keras file's weights")
@@ -195,7 +205,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.learning_rate is None:
-        args.learning_rate = 2e-4 if args.arch == "pix2pix" else 1e-3
+        args.learning_rate = 2e-4 if is_adversarial(args) else 1e-3
+    if args.adversarial and args.arch == "unet_classes":
+        parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     return args
 
 
@@ -241,10 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)",
         "output": "a/b / 128, shape (input_size, input_size, 2)",
         "annealed_mean_temperature": args.temperature if args.arch == "unet_classes" else None,
-        "loss": {
-            "pix2pix": f"adversarial + {args.l1_weight} * {args.loss}",
-            "unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins",
-        }.get(args.arch, args.loss),
+        "loss": f"adversarial + {args.l1_weight} * {args.loss}"
+        if is_adversarial(args)
+        else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
+            args.arch, args.loss
+        ),
+        "initialized_from": args.init_from,
         "degradations": not args.no_degrade,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
