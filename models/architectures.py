@@ -13,6 +13,12 @@ import keras
 from keras import layers
 
 from models.color_classes import in_gamut_bins
+from models.efficientnet import (
+    EFFICIENTNET_LITE_MEAN,
+    EFFICIENTNET_LITE_STD,
+    efficientnet_lite2_encoder,
+    efficientnet_lite2_encoder_untrained,
+)
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
 from transforms.color import AB_SCALE
 
@@ -128,18 +134,30 @@ def build_gray_baseline(size: int | None = 256) -> keras.Model:
 UNET_DECODER = (128, 64, 48, 32)  # widths at strides 16, 8, 4, 2
 
 
-def unet_features(inputs, size: int | None, pretrained: bool):
+# name -> (pretrained builder, untrained builder, mean, std of its [0, 1] RGB input)
+ENCODERS = {
+    "mobilenet_v2": (mobilenet_v2_encoder, mobilenet_v2_encoder_untrained, IMAGENET_MEAN, IMAGENET_STD),
+    "efficientnet_lite2": (
+        efficientnet_lite2_encoder,
+        efficientnet_lite2_encoder_untrained,
+        EFFICIENTNET_LITE_MEAN,
+        EFFICIENTNET_LITE_STD,
+    ),
+}
+
+
+def unet_features(inputs, size: int | None, pretrained: bool, encoder: str):
     """The shared U-Net body: features at half the input's resolution (stride 2).
 
-    L is fed to an ImageNet-pretrained MobileNetV2 as a gray RGB image with ImageNet
-    normalization, so the encoder starts out recognizing faces, clothes, skies and plants
-    instead of learning them from a few thousand photos; a light decoder with skip
-    connections brings its features back up.
+    L is fed to an ImageNet-pretrained encoder as a gray RGB image with the encoder's own
+    normalization, so it starts out recognizing faces, clothes, skies and plants instead
+    of learning them from a few thousand photos; a light decoder with skip connections
+    brings its features back up.
     """
+    pretrained_encoder, untrained_encoder, mean, std = ENCODERS[encoder]
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
-    normalized = layers.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_STD**2, name="imagenet_norm")(gray_rgb)
-    encoder = (mobilenet_v2_encoder if pretrained else mobilenet_v2_encoder_untrained)((size, size, 3))
-    *skips, x = encoder(normalized)
+    normalized = layers.Normalization(mean=mean, variance=std**2, name="imagenet_norm")(gray_rgb)
+    *skips, x = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
     x = conv_bn_act(x, 160, "reduce", kernel_size=1)
     for level, (skip, width) in enumerate(zip(reversed(skips), UNET_DECODER, strict=True)):
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
@@ -148,13 +166,13 @@ def unet_features(inputs, size: int | None, pretrained: bool):
     return x
 
 
-def build_unet(size: int | None = 256, pretrained: bool = True) -> keras.Model:
+def build_unet(size: int | None = 256, pretrained: bool = True, encoder: str = "mobilenet_v2") -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
-    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(unet_features(inputs, size, pretrained))
+    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(unet_features(inputs, size, pretrained, encoder))
     x = layers.Concatenate(name="skip_lightness")([x, inputs])
     x = conv_bn_act(x, 16, "decode_full")
     return keras.Model(inputs, ab_output(x), name="unet")
@@ -164,7 +182,10 @@ ANNEALED_MEAN_TEMPERATURE = 0.38  # the paper's choice; models.train --temperatu
 
 
 def build_unet_classes(
-    size: int | None = 256, pretrained: bool = True, temperature: float = ANNEALED_MEAN_TEMPERATURE
+    size: int | None = 256,
+    pretrained: bool = True,
+    temperature: float = ANNEALED_MEAN_TEMPERATURE,
+    encoder: str = "mobilenet_v2",
 ) -> keras.Model:
     """The U-Net predicting a distribution over quantized a/b bins, decoded by the annealed mean.
 
@@ -175,7 +196,8 @@ def build_unet_classes(
     """
     bins = in_gamut_bins()
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
-    logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(unet_features(inputs, size, pretrained))
+    features = unet_features(inputs, size, pretrained, encoder)
+    logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(features)
     annealed = layers.Softmax(name="annealed_softmax")(layers.Rescaling(1.0 / temperature, name="annealing")(logits))
     expectation = layers.Conv2D(2, 1, use_bias=False, trainable=False, dtype="float32", name="ab_bins")
     ab = layers.UpSampling2D(interpolation="bilinear", dtype="float32", name="ab")(expectation(annealed))

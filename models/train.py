@@ -25,15 +25,14 @@ import numpy as np
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
-from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, build_patchgan_discriminator
+from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
 from models.color_classes import RebalancedClassLoss, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.losses import LOSSES
 from models.registry import BUNDLED_DIR, file_sha256, resolve_model
-from transforms.color import AB_SCALE, L_SCALE, bgr_to_lab, decode_scan, letterbox, to_float_bgr
+from transforms.color import AB_SCALE, L_SCALE, bgr_to_lab, decode_scan, has_image_suffix, letterbox, to_float_bgr
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 logger = logging.getLogger("revivacolor.train")
 
 
@@ -41,7 +40,7 @@ def list_images(sources: list[str]) -> list[str]:
     """Image files under folders (recursively), matching globs, local or gs://, sorted."""
     patterns = [source if any(c in source for c in "*?[") else source.rstrip("/") + "/**" for source in sources]
     files = {m.path for result in FileSystems.match(patterns) for m in result.metadata_list}
-    return sorted(f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(f for f in files if has_image_suffix(f))
 
 
 def split_by_name(files: list[str], val_percent: int) -> tuple[list[str], list[str]]:
@@ -118,7 +117,8 @@ def build_generator(args: argparse.Namespace, size: int | None) -> keras.Model:
     """The --arch generator at a size (None: any size, for training on crops) with its options."""
     options = {
         "autoencoder": {"decoder_activation": args.decoder_activation},
-        "unet_classes": {"temperature": args.temperature},
+        "unet": {"encoder": args.encoder},
+        "unet_classes": {"temperature": args.temperature, "encoder": args.encoder},
     }.get(args.arch, {})
     return ARCHITECTURES[args.arch](size, **options)
 
@@ -179,6 +179,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--val", nargs="+", help="validation photos; default: 10%% of --data by file-name hash")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="unet")
     parser.add_argument("--loss", choices=sorted(LOSSES), default="mae", help="reconstruction loss on a/b")
+    parser.add_argument("--encoder", choices=sorted(ENCODERS), default="mobilenet_v2", help="unet and unet_classes")
     parser.add_argument(
         "--temperature", type=float, default=ANNEALED_MEAN_TEMPERATURE, help="unet_classes: annealed-mean temperature"
     )
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         "name": name,
         "version": args.version,
         "architecture": args.arch,
+        "encoder": args.encoder if args.arch in ("unet", "unet_classes") else None,
         "input_size": args.size,
         "color_space": "CIELAB (D65, sRGB)",
         "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)",
