@@ -34,6 +34,8 @@ METADATA_SCHEMA = pa.schema(
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+BOOKKEEPING = ".revivacolor"  # OUTPUT/.revivacolor/: receipts, the lock, temporary files of the table
+TEMPORARY_PREFIX = ".revivacolor-"  # temporary files are named .revivacolor-<uuid>.tmp
 
 
 def metadata_row(**values) -> dict:
@@ -52,34 +54,54 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def receipt_location(output: str, relative: str) -> str:
-    """Where the row of one finished file is kept, so that a rerun after a crash can skip it."""
-    name = hashlib.sha1(relative.encode("utf-8")).hexdigest() + ".json"
-    return FileSystems.join(output.rstrip("/"), "metadata", "done", name)
+def bookkeeping_location(output: str, *parts: str) -> str:
+    """OUTPUT/.revivacolor/...: the tool's own files (receipts, lock, temporary files), apart from the table."""
+    return FileSystems.join(output.rstrip("/"), BOOKKEEPING, *parts)
 
 
-def read_receipt(output: str, relative: str) -> dict | None:
-    """The row an earlier run kept for this file, or None."""
-    location = receipt_location(output, relative)
+def receipt_location(output: str, source_path: str) -> str:
+    """Where the latest row of one source is kept: the table is written from these, a rerun skips by them."""
+    name = hashlib.sha1(source_path.encode("utf-8")).hexdigest() + ".json"
+    return bookkeeping_location(output, "receipts", name)
+
+
+def read_receipt(output: str, source_path: str) -> dict | None:
+    """The receipt an earlier run kept for this source ({"row", "options", "claims"}), or None."""
+    location = receipt_location(output, source_path)
     if not FileSystems.exists(location):
         return None
     with FileSystems.open(location) as handle:
         return json.loads(handle.read())
 
 
+def write_receipt(output: str, row: dict, options: dict, claims: str | None) -> None:
+    """Keep a source's row, the options it was made with, and the output file it owns (`claims`).
+
+    Claiming is what lets a later run replace a file there: one this tool did not write is never
+    replaced (without --overwrite), so a file is claimed before it is written, not only after.
+    """
+    receipt = {"row": row, "options": options, "claims": claims}
+    write_atomically(receipt_location(output, row["source_path"]), json.dumps(receipt).encode())
+
+
+def temporary_location(path: str) -> str:
+    """A hidden name beside `path` that only this tool uses, so cleaning up never touches a user's file."""
+    folder, name = FileSystems.split(path)
+    return FileSystems.join(folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex}.tmp")
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Write so that a killed run never leaves a truncated file under its final name.
 
-    Locally: under a temporary name, then renamed. On Cloud Storage an object appears only
-    once its upload is complete, so it is written in place (a rename there is a copy and a delete).
+    Locally: under a temporary name, then renamed over the old file in one step. On Cloud Storage
+    an object appears only once its upload is complete, so it is written in place (a rename there
+    is a copy and a delete).
     """
     if FileSystems.get_scheme(path) == "gs":
         with FileSystems.create(path) as handle:
             handle.write(data)
         return
-    temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+    temporary = temporary_location(path)
     with FileSystems.create(temporary) as handle:
         handle.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
     FileSystems.rename([temporary], [path])

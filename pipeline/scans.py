@@ -6,20 +6,25 @@ import os
 import posixpath
 import re
 import time
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.color import (
-    DEFAULT_MAX_PIXELS,
     FORMAT_EXTENSIONS,
     Letterbox,
+    colorized_strips,
     decode_scan,
     format_for_path,
+    has_image_suffix,
     luminance,
     model_input,
+    quantize,
 )
+from transforms.metrics import Colorfulness
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
@@ -30,16 +35,33 @@ class Scan:
 
     source_path: str
     relative_path: str
+    output_path: str  # where its colorized copy goes
     source_sha256: str
     width: int
     height: int
     bit_depth: int
     input_channels: int
-    lightness: np.ndarray  # full-resolution CIELAB L, float32 (H, W)
+    pixels: np.ndarray  # the decoded scan (its L is worked out again, strip by strip, when it is colorized)
     model_input: np.ndarray  # (size, size, 1) float32
     letterbox: Letterbox
     truth_pixels: np.ndarray | None  # the decoded input itself, kept only for --evaluate
     seconds: float  # processing time spent on this scan so far
+
+
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})  # written into folders by Windows
+
+
+def is_scan_file(relative: str) -> bool:
+    """Whether a file under --input is a scan: an image extension, no hidden (dot) file or folder, no system file.
+
+    Everything else (`.DS_Store`, `notes.txt`, `Thumbs.db`, ...) is skipped without being read.
+    """
+    parts = relative.split("/")
+    return (
+        has_image_suffix(relative)
+        and not any(part.startswith(".") for part in parts)
+        and parts[-1].lower() not in SYSTEM_FILES
+    )
 
 
 def input_pattern(input_location: str) -> str:
@@ -73,11 +95,48 @@ def relative_path(path: str, base: str) -> str:
     return "/".join(parts)
 
 
-def output_location(output: str, relative: str, image_format: str) -> str:
-    """Where the colorized copy of `relative` goes: same relative path, extension of the format."""
+def printable_path(path: str) -> str:
+    """A path as valid UTF-8 text: bytes of a name that is not UTF-8 (old Latin-1 CD-ROMs) become `\\xff`.
+
+    Python lists such names with surrogate characters, which no table, log, JSON receipt or
+    Cloud Storage name can hold; the file itself is still read under its real name.
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def output_name(relative: str, output_format: str | None) -> str:
+    """The colorized copy's relative path: the input's own, its extension changed only if the format changes.
+
+    `a.tif` and `a.jpeg` keep their names; `a.tif` with --output_format png, or `a.gif` (written as PNG),
+    becomes `a.png`.
+    """
+    image_format = chosen_format(relative, output_format)
     stem, dot, extension = relative.rpartition(".")
+    # format_for_path falls back to PNG for extensions it cannot write back: only .png itself is kept as PNG
+    if dot and "/" not in extension and format_for_path(relative) == image_format:
+        if image_format != "png" or extension.lower() == "png":
+            return relative
     name = stem if dot and "/" not in extension else relative
-    return FileSystems.join(output.rstrip("/"), name + FORMAT_EXTENSIONS[image_format])
+    return name + FORMAT_EXTENSIONS[image_format]
+
+
+def colliding_names(relatives: Iterable[str], output_format: str | None) -> dict[str, str]:
+    """The output names of the inputs whose output name is another input's too: each keeps its whole name.
+
+    `a.tif` and `a.tiff` under --output_format png would both become `a.png`; they become `a.tif.png` and
+    `a.tiff.png`. Worked out over the whole list of inputs, so the names do not depend on the order in
+    which files are processed. Such names (the whole relative path plus the format's extension) differ
+    from each other, so repeating until no name is taken twice ends with every input under its own name.
+    """
+    names = {relative: output_name(relative, output_format) for relative in relatives}
+    renamed: dict[str, str] = {}
+    while True:
+        taken = Counter(names.values())
+        clashing = [relative for relative, name in names.items() if taken[name] > 1 and relative not in renamed]
+        if not clashing:
+            return renamed
+        for relative in clashing:
+            renamed[relative] = names[relative] = relative + FORMAT_EXTENSIONS[chosen_format(relative, output_format)]
 
 
 def ground_truth_location(ground_truth: str, relative: str) -> str | None:
@@ -95,26 +154,27 @@ def ground_truth_location(ground_truth: str, relative: str) -> str | None:
 def prepare_scan(
     source_path: str,
     relative: str,
+    output_path: str,
     data: bytes,
     sha256: str,
     inference_size: int,
     keep_truth: bool,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = None,
 ) -> Scan:
     """Decode a scan and make its model input; raises ValueError with a clear message for bad files."""
     started = time.perf_counter()
     decoded = decode_scan(data, max_pixels)
-    lightness = luminance(decoded.pixels)
-    grid, box = model_input(lightness, inference_size)
+    grid, box = model_input(luminance(decoded.pixels), inference_size)
     return Scan(
         source_path=source_path,
         relative_path=relative,
+        output_path=output_path,
         source_sha256=sha256,
         width=decoded.width,
         height=decoded.height,
         bit_depth=decoded.bit_depth,
         input_channels=decoded.input_channels,
-        lightness=lightness,
+        pixels=decoded.pixels,
         model_input=grid,
         letterbox=box,
         truth_pixels=decoded.pixels if keep_truth and decoded.pixels.ndim == 3 else None,
@@ -125,3 +185,22 @@ def prepare_scan(
 def chosen_format(relative: str, output_format: str | None) -> str:
     """--output_format if given, else the input's own format."""
     return output_format or format_for_path(relative)
+
+
+def colorize_scan(
+    scan: Scan, prediction: np.ndarray, bit_depth: int, keep_float: bool
+) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """The colorized scan as integers of `bit_depth`, its colorfulness, and (if asked) its float BGR.
+
+    Made strip by strip, so only the result and one strip's temporaries are in memory; the
+    float image (12 bytes a pixel) only when it is scored against a ground truth.
+    """
+    pixels = np.empty((scan.height, scan.width, 3), np.uint16 if bit_depth == 16 else np.uint8)
+    colorized = np.empty(pixels.shape, np.float32) if keep_float else None
+    vividness = Colorfulness()
+    for rows, bgr in colorized_strips(scan.pixels, prediction, scan.letterbox):
+        pixels[rows] = quantize(bgr, bit_depth)
+        vividness.add(pixels[rows] if bit_depth == 8 else quantize(bgr, 8))
+        if colorized is not None:
+            colorized[rows] = bgr
+    return pixels, vividness.value(), colorized

@@ -6,47 +6,55 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 
 import apache_beam as beam
 import cv2
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import PredictionResult, RunInference
+from apache_beam.options.value_provider import StaticValueProvider
 
 from models.registry import ModelSpec
+from pipeline.failures import DiskFullGuard
 from pipeline.inference import ColorizerModelHandler
+from pipeline.progress import SELECTED, SKIPPED, ProgressFile
 from pipeline.records import (
     METADATA_SCHEMA,
     STATUS_ERROR,
     STATUS_OK,
+    bookkeeping_location,
     describe_error,
     metadata_row,
     read_receipt,
-    receipt_location,
     write_atomically,
+    write_receipt,
 )
 from pipeline.scans import (
     Scan,
     chosen_format,
+    colliding_names,
+    colorize_scan,
     ground_truth_location,
-    output_location,
+    is_scan_file,
+    output_name,
     prepare_scan,
+    printable_path,
     relative_path,
 )
 from pipeline.storage import skip_credentials_for_emulator
-from transforms.color import (
-    decode_scan,
-    encode_pixels,
-    output_bit_depth,
-    quantize,
-    recombine_luminance,
-    restore_ab,
-)
-from transforms.metrics import colorfulness, fidelity_metrics
+from transforms.color import decode_scan, encode_pixels, output_bit_depth
+from transforms.metrics import fidelity_metrics
 
 logger = logging.getLogger("revivacolor")
-FINISHED = "finished"  # rows that need no inference: errors, and files done by an earlier run
+FINISHED = "finished"  # error rows that need no inference
+DONE_BEFORE = "done_before"  # the rows of files an earlier run finished with the same options
+COUNTERS = {name: Metrics.counter("revivacolor", name) for name in ("colorized", "failed", DONE_BEFORE, SKIPPED)}
+EARLIER, THIS_RUN = 0, 1  # the table keeps a source's row from this run over the one its receipt kept
 
 
 def _model_columns(spec: ModelSpec) -> dict:
@@ -54,27 +62,38 @@ def _model_columns(spec: ModelSpec) -> dict:
 
 
 class _PrepareScanFn(beam.DoFn):
-    """Read, hash and decode one file; a file that cannot be read becomes an error row."""
+    """Read, hash and decode one file; a file that cannot be read, or whose output place is taken, is an error row.
 
-    def __init__(self, base: str, spec: ModelSpec, keep_truth: bool, max_pixels: int, resume_from: str | None):
-        self._base, self._spec, self._keep_truth, self._max_pixels = base, spec, keep_truth, max_pixels
-        self._resume_from = resume_from
+    Without --overwrite, a file an earlier run finished (same source bytes, same options, its output
+    still there) is not done again: its receipt's row is passed on.
+    """
+
+    def __init__(
+        self, base: str, output: str, spec: ModelSpec, keep_truth: bool, max_pixels: int, options: dict, overwrite: bool
+    ):
+        self._base, self._output, self._spec, self._keep_truth = base, output, spec, keep_truth
+        self._max_pixels, self._options, self._overwrite = max_pixels, options, overwrite
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
 
-    def process(self, readable: fileio.ReadableFile):
-        path = readable.metadata.path
+    def process(self, readable: fileio.ReadableFile, renamed: dict[str, str]):
+        path = printable_path(readable.metadata.path)
+        relative = relative_path(path, self._base)
+        destination = FileSystems.join(
+            self._output, renamed.get(relative) or output_name(relative, self._options["output_format"])
+        )
         sha256 = None
         try:
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:  # a .gz is no image
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
-            relative = relative_path(path, self._base)
-            done = self._already_done(relative, sha256)
+            receipt = read_receipt(self._output, path)
+            done = None if self._overwrite else self._finished_row(receipt, sha256, destination)
             if done is None:
+                self._check_destination_is_ours(destination, receipt)
                 scan = prepare_scan(
-                    path, relative, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels
+                    path, relative, destination, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels
                 )
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             logger.warning("[error] %s: %s", path, describe_error(error))
@@ -89,64 +108,109 @@ class _PrepareScanFn(beam.DoFn):
             return
         if done is not None:
             logger.info("[done before] %s", path)
-            yield beam.pvalue.TaggedOutput(FINISHED, done)
+            COUNTERS[DONE_BEFORE].inc()
+            yield beam.pvalue.TaggedOutput(DONE_BEFORE, done)
             return
         yield scan  # outside the try: failures of later steps are not this step's
 
-    def _already_done(self, relative: str, sha256: str) -> dict | None:
-        """The row of an earlier run of this file: same source bytes, same model, output still there."""
-        if self._resume_from is None:
+    def _finished_row(self, receipt: dict | None, sha256: str, destination: str) -> dict | None:
+        """The row of an earlier run of this file: same source bytes, same options, same output, still there."""
+        if receipt is None:
             return None
-        row = read_receipt(self._resume_from, relative)
+        row = receipt["row"]
         if (
-            row
+            row.get("status") == STATUS_OK
             and row.get("source_sha256") == sha256
-            and (row.get("model"), row.get("model_version")) == (self._spec.name, self._spec.version)
-            and row.get("output_path")
-            and FileSystems.exists(row["output_path"])
+            and receipt.get("options") == self._options
+            and row.get("output_path") == destination
+            and FileSystems.exists(destination)
         ):
             return metadata_row(**{k: v for k, v in row.items() if k in METADATA_SCHEMA.names})
         return None
 
+    def _check_destination_is_ours(self, destination: str, receipt: dict | None) -> None:
+        """A file at the output path that this tool did not write for this source is not replaced."""
+        if self._overwrite or (receipt and receipt.get("claims") == destination):
+            return
+        if FileSystems.exists(destination):
+            raise ValueError(
+                f"{destination} already exists and was not written by revivacolor for this file: "
+                "not replaced (--overwrite replaces it)"
+            )
 
-class _SkipFolderFn(beam.DoFn):
-    """Drop the files under a folder (--output inside --input must not be read back as scans).
 
-    Its setup also readies Cloud Storage access for the match it is fused with: a
-    worker runs every setup of a stage before the stage's first element.
+class _SelectScansFn(beam.DoFn):
+    """Keep the scans among the matched files (`is_scan_file`, or all with --include_all_files), counting the rest.
+
+    Files under --output are dropped uncounted (--output inside --input must not be read back as
+    scans). Its setup also readies Cloud Storage access for the match it is fused with: a worker
+    runs every setup of a stage before the stage's first element.
     """
 
-    def __init__(self, folder: str):
-        self._folder = folder
+    def __init__(self, base: str, output: str, include_all_files: bool):
+        self._base, self._output, self._include_all_files = base, output, include_all_files
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
+        self._progress = ProgressFile(self._output)
 
     def process(self, metadata):
-        if not metadata.path.startswith(self._folder):
+        if metadata.path.startswith(self._output):
+            return
+        if self._include_all_files or is_scan_file(relative_path(printable_path(metadata.path), self._base)):
+            self._progress.add(SELECTED)
             yield metadata
+        else:
+            COUNTERS[SKIPPED].inc()
+            self._progress.add(SKIPPED)
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
 
 
 class ReadScans(beam.PTransform):
     """Every file under the input pattern (except those under --output), decoded into Scans.
 
-    With `resume`, a file whose colorized copy an earlier run finished (same source
-    sha256, output present) is not processed again: its earlier row is passed on.
-    Returns a tuple of PCollections: Scans, and finished rows (errors and files done before).
+    Each file's output name is chosen over the whole list of files, so that two inputs never
+    share one (see `colliding_names`). Without `overwrite`, a file an earlier run finished with
+    the same `options` is not processed again: its earlier row is passed on.
+    Returns a tuple of PCollections: Scans, error rows, and the rows of files done before.
     """
 
     def __init__(
-        self, pattern: str, base: str, output: str, spec: ModelSpec, keep_truth: bool, max_pixels: int, resume: bool
+        self,
+        pattern: str,
+        base: str,
+        output: str,
+        spec: ModelSpec,
+        keep_truth: bool,
+        max_pixels: int,
+        options: dict,
+        overwrite: bool,
+        include_all_files: bool = False,
     ):
         super().__init__()
-        self._pattern, self._base, self._output = pattern, base, output.rstrip("/") + "/"
-        self._spec, self._keep_truth, self._max_pixels, self._resume = spec, keep_truth, max_pixels, resume
+        self._pattern, self._base, self._output = pattern, printable_path(base), output.rstrip("/") + "/"
+        self._spec, self._keep_truth, self._max_pixels = spec, keep_truth, max_pixels
+        self._options, self._overwrite, self._include_all_files = options, overwrite, include_all_files
 
     def expand(self, pipeline):
-        results = (
+        base = self._base
+        matched = (
             pipeline
             | "MatchFiles" >> fileio.MatchFiles(self._pattern)
-            | "SkipOutputFolder" >> beam.ParDo(_SkipFolderFn(self._output))
+            | "SelectScans" >> beam.ParDo(_SelectScansFn(self._base, self._output, self._include_all_files))
+        )
+        # Over the whole list, as a side input: the same names on every worker, whatever the order.
+        renamed = (
+            matched
+            | "RelativePaths"
+            >> beam.Map(lambda metadata, base: relative_path(printable_path(metadata.path), base), base)
+            | "AllRelativePaths" >> beam.combiners.ToList()
+            | "CollidingNames" >> beam.Map(colliding_names, self._options["output_format"])
+        )
+        results = (
+            matched
             # Without it every file would stay fused to the one element that started the match, so
             # a runner could not spread the files over its workers (Dataflow, --direct_num_workers).
             | "SpreadFiles" >> beam.Reshuffle()
@@ -154,11 +218,18 @@ class ReadScans(beam.PTransform):
             | "Decode"
             >> beam.ParDo(
                 _PrepareScanFn(
-                    self._base, self._spec, self._keep_truth, self._max_pixels, self._output if self._resume else None
-                )
-            ).with_outputs(FINISHED, main="scans")
+                    self._base,
+                    self._output,
+                    self._spec,
+                    self._keep_truth,
+                    self._max_pixels,
+                    self._options,
+                    self._overwrite,
+                ),
+                renamed=beam.pvalue.AsSingleton(renamed),
+            ).with_outputs(FINISHED, DONE_BEFORE, main="scans")
         )
-        return results.scans, results[FINISHED]
+        return results.scans, results[FINISHED], results[DONE_BEFORE]
 
 
 def _failed_batch_rows(failure, spec: ModelSpec):
@@ -208,26 +279,33 @@ def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
 class _WriteColorizedFn(beam.DoFn):
     """Recombine the prediction with the full-resolution L, write the image, score it, emit its row."""
 
-    def __init__(self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec):
+    def __init__(
+        self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec, options: dict
+    ):
         self._output, self._format, self._ground_truth, self._spec = output, output_format, ground_truth, spec
+        self._options = options
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
+        self._disk = DiskFullGuard()
 
     def process(self, result: PredictionResult):
         scan: Scan = result.example
         started = time.perf_counter()
         try:
-            ab = restore_ab(np.asarray(result.inference), scan.letterbox, scan.height, scan.width)
-            colorized = recombine_luminance(scan.lightness, ab)
             image_format = chosen_format(scan.relative_path, self._format)
-            destination = output_location(self._output, scan.relative_path, image_format)
-            pixels = quantize(colorized, output_bit_depth(image_format, scan.bit_depth))
-            write_atomically(destination, encode_pixels(pixels, image_format))
+            destination = scan.output_path
             truth_path, truth = self._ground_truth_for(scan)
+            bit_depth = output_bit_depth(image_format, scan.bit_depth)
+            prediction = np.asarray(result.inference)
+            pixels, vividness, colorized = colorize_scan(scan, prediction, bit_depth, truth is not None)
+            self._claim(scan)
+            write_atomically(destination, encode_pixels(pixels, image_format))
+            self._disk.succeeded()
             metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
-            metrics["colorfulness"] = colorfulness(pixels if pixels.dtype == np.uint8 else quantize(colorized, 8))
+            metrics["colorfulness"] = vividness
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
+            self._disk.failed(error, scan.output_path)
             logger.warning("[error] %s: %s", scan.source_path, describe_error(error))
             yield _scan_row(scan, self._spec, status=STATUS_ERROR, error=describe_error(error))
             return
@@ -236,11 +314,23 @@ class _WriteColorizedFn(beam.DoFn):
             scan, self._spec, status=STATUS_OK, output_path=destination, ground_truth_path=truth_path, **metrics
         )
         try:
-            write_atomically(receipt_location(self._output, scan.relative_path), json.dumps(row).encode())
+            write_receipt(self._output, row, self._options, claims=destination)
         except Exception as error:  # noqa: BLE001 - the image is written; only a rerun's shortcut is lost
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, scan.seconds)
         yield row
+
+    def _claim(self, scan: Scan) -> None:
+        """Record that the output file is this source's before writing it, so a run killed in between can redo it.
+
+        Its row says so until the finished row replaces it.
+        """
+        interrupted = f"interrupted while {scan.output_path} was written; a rerun does it again"
+        row = _scan_row(scan, self._spec, status=STATUS_ERROR, error=interrupted)
+        try:
+            write_receipt(self._output, row, self._options, claims=scan.output_path)
+        except Exception as error:  # noqa: BLE001 - without it, only a killed run's rerun would refuse this file
+            logger.warning("could not record %s as being written: %s", scan.output_path, describe_error(error))
 
     def _ground_truth_for(self, scan: Scan) -> tuple[str | None, np.ndarray | None]:
         """The color original to score against: the scan itself (--evaluate) or its pair in --ground_truth.
@@ -268,24 +358,120 @@ class _WriteColorizedFn(beam.DoFn):
 class WriteColorized(beam.PTransform):
     """Write every colorized image under --output and turn each prediction into a metadata row."""
 
-    def __init__(self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec):
+    def __init__(
+        self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec, options: dict
+    ):
         super().__init__()
-        self._fn = _WriteColorizedFn(output, output_format, ground_truth, spec)
+        self._fn = _WriteColorizedFn(output, output_format, ground_truth, spec, options)
 
     def expand(self, predictions):
         return predictions | "RecombineAndWrite" >> beam.ParDo(self._fn)
 
 
-class WriteMetadata(beam.PTransform):
-    """All rows, ok and error, as the Parquet table OUTPUT/metadata/*.parquet."""
+class _RecordErrorFn(beam.DoFn):
+    """Keep a receipt of each error row too (ok rows got theirs when their image was written), and count rows.
 
-    def __init__(self, output: str):
+    An error row keeps the output file its source claimed before, so a later run may still replace it.
+    """
+
+    def __init__(self, output: str, options: dict):
+        self._output, self._options = output, options
+
+    def setup(self) -> None:
+        skip_credentials_for_emulator()
+
+    def process(self, row: dict):
+        if row["status"] == STATUS_OK:
+            COUNTERS["colorized"].inc()
+            yield row
+            return
+        COUNTERS["failed"].inc()
+        try:
+            earlier = read_receipt(self._output, row["source_path"])
+            write_receipt(self._output, row, self._options, claims=earlier["claims"] if earlier else None)
+        except Exception as error:  # noqa: BLE001 - the row is still in this run's table
+            logger.warning("no receipt for %s: %s", row["source_path"], describe_error(error))
+        yield row
+
+
+class _EarlierRowFn(beam.DoFn):
+    """The row of one receipt, keyed by source, ranked below this run's rows."""
+
+    def setup(self) -> None:
+        skip_credentials_for_emulator()
+
+    def process(self, metadata):
+        try:
+            with FileSystems.open(metadata.path) as handle:
+                row = json.loads(handle.read())["row"]
+        except Exception as error:  # noqa: BLE001 - one unreadable receipt must not cost the table
+            logger.warning("receipt %s left out of the table: %s", metadata.path, describe_error(error))
+            return
+        yield row["source_path"], (EARLIER, metadata_row(**row))
+
+
+def _latest(candidates: Iterable[tuple[int, dict]]) -> tuple[int, dict]:
+    return max(candidates, key=lambda candidate: candidate[0])
+
+
+class _ParquetSink(fileio.FileSink):
+    """Rows as one Parquet file of the table's schema (a column of nulls keeps its type), in row groups."""
+
+    ROW_GROUP = 10_000
+
+    def open(self, fh) -> None:
+        self._writer, self._rows = pq.ParquetWriter(fh, METADATA_SCHEMA), []
+
+    def write(self, record: dict) -> None:
+        self._rows.append(record)
+        if len(self._rows) >= self.ROW_GROUP:
+            self._write_rows()
+
+    def flush(self) -> None:
+        self._write_rows()
+        self._writer.close()
+
+    def _write_rows(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=METADATA_SCHEMA))
+            self._rows = []
+
+
+class WriteMetadata(beam.PTransform):
+    """The table OUTPUT/metadata/part-RUN-*.parquet: one row per source ever processed into --output.
+
+    This run's rows (new ones and those done before) and, for every other source, the row its
+    receipt keeps. Beam's temporary files go to OUTPUT/.revivacolor/tmp, not beside the table;
+    the caller removes the tables of earlier runs once this one is complete.
+    """
+
+    def __init__(self, output: str, options: dict, run_id: str):
         super().__init__()
-        self._prefix = FileSystems.join(output.rstrip("/"), "metadata", "part")
+        self._output, self._options, self._run_id = output, options, run_id
 
     def expand(self, row_collections):
+        new_rows, done_rows = row_collections
+        this_run = (
+            (new_rows | "RecordErrors" >> beam.ParDo(_RecordErrorFn(self._output, self._options)), done_rows)
+            | "ThisRun" >> beam.Flatten()
+            | "KeyThisRun" >> beam.Map(lambda row: (row["source_path"], (THIS_RUN, row)))
+        )
+        receipts = bookkeeping_location(self._output, "receipts", "*.json")
+        earlier = (
+            new_rows.pipeline
+            | "MatchReceipts" >> fileio.MatchFiles(receipts, fileio.EmptyMatchTreatment.ALLOW)
+            | "EarlierRows" >> beam.ParDo(_EarlierRowFn())
+        )
         return (
-            row_collections
+            (this_run, earlier)
             | "AllRows" >> beam.Flatten()
-            | "WriteParquet" >> beam.io.WriteToParquet(self._prefix, METADATA_SCHEMA, file_name_suffix=".parquet")
+            | "LatestPerSource" >> beam.CombinePerKey(_latest)
+            | "Rows" >> beam.Map(lambda keyed: keyed[1][1])
+            | "WriteParquet"
+            >> fileio.WriteToFiles(
+                FileSystems.join(self._output.rstrip("/"), "metadata"),
+                file_naming=fileio.default_file_naming(f"part-{self._run_id}", ".parquet"),
+                temp_directory=StaticValueProvider(str, bookkeeping_location(self._output, "tmp")),
+                sink=_ParquetSink,
+            )
         )

@@ -62,13 +62,20 @@ def _run_and_check(bucket, argv: list[str], caplog) -> dict[str, dict]:
     assert rows[BROKEN]["status"] == "error" and rows[BROKEN]["output_path"] is None
     assert b"<html" in bucket.blob("out/report.html").download_as_bytes()
     assert not [blob.name for blob in bucket.list_blobs(prefix="out/") if blob.name.endswith(".tmp")]
+    table = [blob.name for blob in bucket.list_blobs(prefix="out/metadata/")]  # the table alone: readers read all
+    assert table and all(name.startswith("out/metadata/part-") and name.endswith(".parquet") for name in table)
+    assert not bucket.blob("out/.revivacolor/lock").exists()  # released
     return rows
 
 
 def test_evaluate_reads_writes_and_loads_the_model_on_gcs(gcs_job, caplog):
     bucket, argv = gcs_job
-    rows = _run_and_check(bucket, ["--input", f"gs://{bucket.name}/scans", "--evaluate", *argv], caplog)
+    argv = ["--input", f"gs://{bucket.name}/scans", "--evaluate", *argv]
+    rows = _run_and_check(bucket, argv, caplog)
     assert all(rows[relative]["ground_truth_path"] == rows[relative]["source_path"] for relative in SCANS)
+    written = {relative: bucket.get_blob(f"out/{relative}").generation for relative in SCANS}
+    assert _run_and_check(bucket, argv, caplog) == rows  # a rerun: the files done before keep their rows
+    assert {relative: bucket.get_blob(f"out/{relative}").generation for relative in SCANS} == written  # not redone
 
 
 def test_ground_truth_on_gcs_in_worker_processes(gcs_job, caplog):

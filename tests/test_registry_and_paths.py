@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from models.registry import bundled_models, resolve_model
-from pipeline.scans import input_base, input_pattern, output_location, relative_path
+from pipeline.scans import colliding_names, input_base, input_pattern, output_name, relative_path
 
 
 def test_default_model_is_bundled_with_its_checksum():
@@ -67,7 +67,19 @@ def test_relative_paths_never_leave_the_output():
     assert relative_path("/in/a/b.jpg", "/in/") == "a/b.jpg"
     assert relative_path("/elsewhere/../x.jpg", "/in/") == "x.jpg"
     assert relative_path("/in/../../etc/x.jpg", "/in/") == "etc/x.jpg"
-    assert output_location("/out", "a/b.c.jpg", "png") == "/out/a/b.c.png"
-    assert output_location("/out", relative_path("/in/../../etc/x.jpg", "/in/"), "png").startswith("/out/")
-    assert output_location("gs://b/out/", "a/scan.tif", "tiff") == "gs://b/out/a/scan.tiff"
-    assert output_location("/out", "noext", "jpg") == "/out/noext.jpg"
+    assert output_name("a/b.c.jpg", "png") == "a/b.c.png"
+    assert output_name("a/scan.tif", None) == "a/scan.tif" and output_name("a/scan.tif", "tiff") == "a/scan.tif"
+    assert output_name("a/scan.jpeg", "png") == "a/scan.png" and output_name("a.gif", None) == "a.png"
+    assert output_name("noext", "jpg") == "noext.jpg" and output_name("dir.v2/noext", None) == "dir.v2/noext.png"
+
+
+def test_inputs_sharing_an_output_name_each_keep_their_whole_name():
+    assert colliding_names(["a.tif", "a.tiff", "b.png"], None) == {}
+    assert colliding_names(["a.tif", "a.tiff", "b.png"], "png") == {"a.tif": "a.tif.png", "a.tiff": "a.tiff.png"}
+    # a.png and a.jpg clash; then the input named a.jpg.png would clash with a.jpg's new name: it moves too
+    assert colliding_names(["a.jpg.png", "a.png", "a.jpg"], "png") == {
+        "a.png": "a.png.png",
+        "a.jpg": "a.jpg.png",
+        "a.jpg.png": "a.jpg.png.png",
+    }
+    assert colliding_names(["noext", "noext.png"], None) == {"noext": "noext.png", "noext.png": "noext.png.png"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,9 @@ FILES = 40
 
 
 def _receipts(output: Path) -> dict[Path, float]:
-    return {path: path.stat().st_mtime_ns for path in (output / "metadata" / "done").glob("*.json")}
+    """The receipts of finished files (one being written when the run was killed has a receipt saying so)."""
+    receipts = (output / ".revivacolor" / "receipts").glob("*.json")
+    return {path: path.stat().st_mtime_ns for path in receipts if json.loads(path.read_text())["row"]["status"] == "ok"}
 
 
 def test_a_killed_run_is_finished_by_a_rerun_without_duplicates(tmp_path, tiny_model):
@@ -76,8 +79,8 @@ def test_a_changed_source_is_colorized_again(tmp_path, tiny_model):
 def test_a_receipt_that_cannot_be_written_costs_only_the_shortcut(tmp_path, tiny_model):
     scans, output = tmp_path / "scans", tmp_path / "out"
     write_image(scans / "a.png", color_photo(20, 20, seed=1))
-    (output / "metadata").mkdir(parents=True)
-    (output / "metadata" / "done").write_text("a file where the receipts folder belongs")
+    (output / ".revivacolor").mkdir(parents=True)
+    (output / ".revivacolor" / "receipts").write_text("a file where the receipts folder belongs")
     pipeline.run(["--input", str(scans), "--output", str(output), "--model", str(tiny_model)])
     (row,) = read_metadata(str(output)).to_pylist()
     assert row["status"] == "ok" and (output / "a.png").exists()
