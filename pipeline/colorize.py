@@ -34,7 +34,7 @@ from pipeline.inference import VERBOSE_VARIABLE, load_checked_model
 from pipeline.lock import OutputInUse, output_lock
 from pipeline.options import ColorizeOptions
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SKIPPED, CountRows, reported_progress
-from pipeline.records import STATUS_OK, TEMPORARY_PREFIX, bookkeeping_location, describe_error
+from pipeline.records import STATUS_OK, TEMPORARY_PREFIX, bookkeeping_location, describe_error, write_atomically
 from pipeline.report import write_report
 from pipeline.scans import input_base, input_pattern
 from pipeline.stages import COUNTERS, ColorizeScans, ReadScans, WriteColorized, WriteMetadata
@@ -91,6 +91,16 @@ def _remove_earlier_tables(output: str, run_id: str) -> None:
     earlier = [metadata.path for metadata in tables if not metadata.path.startswith(ours)]
     if earlier:
         FileSystems.delete(earlier)
+
+
+def _write_report(output: str, overwrite: bool) -> None:
+    """OUTPUT/report.html, unless a report.html is there that this tool did not write (no claim of ours)."""
+    report, claim = FileSystems.join(output, "report.html"), bookkeeping_location(output, "report.html.claimed")
+    if not overwrite and FileSystems.exists(report) and not FileSystems.exists(claim):
+        logger.warning("%s was not written by revivacolor: not replaced, no report (--overwrite replaces it)", report)
+        return
+    write_atomically(claim, b"")
+    write_report([output], report)
 
 
 def recorded_options(options: ColorizeOptions, ground_truth: str | None, spec: ModelSpec) -> dict:
@@ -157,7 +167,7 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
             raise
         _remove_earlier_tables(output, run_id)
         _remove_temporary_files(output)
-        write_report([output], FileSystems.join(output, "report.html"))
+        _write_report(output, options.overwrite)
     return result
 
 

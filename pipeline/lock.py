@@ -68,7 +68,7 @@ def _create_exclusively(location: str, data: bytes) -> bool:
         from apache_beam.io.gcp import gcsio
         from google.api_core.exceptions import PreconditionFailed
 
-        if FileSystems.exists(location):
+        if FileSystems.exists(location):  # and the precondition below, which the test emulator ignores
             return False
         bucket, name = location[len("gs://") :].split("/", 1)
         try:  # atomic on Cloud Storage: the upload fails if the object exists

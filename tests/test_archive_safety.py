@@ -50,6 +50,7 @@ def test_files_the_tool_did_not_write_are_neither_deleted_nor_replaced(tmp_path,
     (output / "draft.tmp").write_text("draft")
     (output / "keep" / "ledger.xlsx.tmp").write_text("ledger")
     (output / "a.png").write_bytes(b"the user's own a.png")
+    (output / "report.html").write_text("the user's own report")
 
     assert main(_argv(scans, output, tiny_model)) != EXIT_OK
     rows = _rows(output)
@@ -57,11 +58,12 @@ def test_files_the_tool_did_not_write_are_neither_deleted_nor_replaced(tmp_path,
     assert rows["b.png"]["status"] == "ok"
     assert (output / "a.png").read_bytes() == b"the user's own a.png"
     assert (output / "draft.tmp").read_text() == "draft" and (output / "keep" / "ledger.xlsx.tmp").exists()
+    assert (output / "report.html").read_text() == "the user's own report"
 
     assert main(_argv(scans, output, tiny_model)) != EXIT_OK  # its own b.png is no stranger to a rerun
     assert _rows(output)["b.png"]["status"] == "ok"
     assert main(_argv(scans, output, tiny_model, "--overwrite")) == EXIT_OK
-    assert cv2.imread(str(output / "a.png")) is not None
+    assert cv2.imread(str(output / "a.png")) is not None and "<html" in (output / "report.html").read_text()
 
 
 def test_inputs_that_map_to_one_output_name_each_keep_their_own(tmp_path, tiny_model):
