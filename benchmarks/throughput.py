@@ -24,9 +24,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from transforms.color import has_image_suffix
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "train"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 LARGE_SIZE = (4000, 3000)  # width, height of the "large scans"
 MODES = ("model_only", "pipeline", "pipeline_multiprocess", "pipeline_multithread", "naive")
 PIPELINE_MODES = tuple(mode for mode in MODES if mode.startswith("pipeline"))
@@ -47,7 +48,7 @@ INCLUDES = {
 
 def photo_paths(data: Path) -> list[Path]:
     """Every image below the data folder, sorted so the scan set is the same on every run."""
-    paths = sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    paths = sorted(p for p in data.rglob("*") if has_image_suffix(p.name) and p.is_file())
     if not paths:
         raise FileNotFoundError(f"no images found under {data}")
     return paths

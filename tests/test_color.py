@@ -4,7 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.scans import colorize_scan, prepare_scan
 from tests.conftest import color_photo
+from transforms import color
 from transforms.color import (
     ScanDecodeError,
     _outside_srgb,
@@ -20,6 +22,7 @@ from transforms.color import (
     restore_ab,
     to_float_bgr,
 )
+from transforms.metrics import colorfulness
 
 
 def test_lab_round_trip_is_exact_to_16_bits():
@@ -132,3 +135,40 @@ def test_toned_scan_is_used_for_its_luminance():
 def test_undecodable_files_raise_a_clear_error(data, message):
     with pytest.raises(ScanDecodeError, match=message):
         decode_scan(data)
+
+
+@pytest.mark.parametrize(
+    "pixels, bit_depth",
+    [
+        (cv2.cvtColor(color_photo(37, 23, seed=3), cv2.COLOR_BGR2GRAY), 8),
+        (color_photo(37, 23, seed=4), 8),
+        (color_photo(37, 23, seed=5).astype(np.uint16) * 257, 16),
+    ],
+)
+def test_strips_give_exactly_the_whole_image_result(pixels, bit_depth, monkeypatch):
+    """Large scans are colorized in strips of rows (for memory); the result must not depend on the strips."""
+    data = cv2.imencode(".png", pixels)[1].tobytes()
+    scan = prepare_scan("scan.png", "scan.png", "out/scan.png", data, "0" * 64, 16, keep_truth=False)
+    prediction = np.random.default_rng(0).uniform(-0.6, 0.6, (16, 16, 2)).astype(np.float32)
+
+    whole, whole_colorfulness, whole_float = colorize_scan(scan, prediction, bit_depth, keep_float=True)
+    assert len(list(color.row_strips(37, 23))) == 1
+    whole_lightness = luminance(pixels)
+    monkeypatch.setattr(color, "STRIP_PIXELS", 23 * 5)  # strips of 5 rows, the last one of 2
+    assert len(list(color.row_strips(37, 23))) == 8
+    strips, strips_colorfulness, strips_float = colorize_scan(scan, prediction, bit_depth, keep_float=True)
+
+    np.testing.assert_array_equal(strips, whole)
+    np.testing.assert_array_equal(strips_float, whole_float)
+    np.testing.assert_array_equal(luminance(pixels), whole_lightness)
+    assert strips_colorfulness == pytest.approx(whole_colorfulness, rel=1e-9)
+    assert colorfulness(quantize(whole_float, 8)) == pytest.approx(whole_colorfulness, rel=1e-9)
+
+
+def test_strip_upsampling_is_opencvs_bilinear_resize():
+    """The a/b upsampling, done row by row for the strips, is the bilinear resize it replaced."""
+    prediction = np.random.default_rng(1).uniform(-0.6, 0.6, (32, 32, 2)).astype(np.float32)
+    grid, box = model_input(np.zeros((50, 70), np.float32), 32)
+    crop = np.clip(prediction[box.top : box.top + box.height, box.left : box.left + box.width] * 128, -128, 127)
+    expected = cv2.resize(crop, (70, 50), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(restore_ab(prediction, box, 50, 70), expected, atol=1e-3)

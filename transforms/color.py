@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -19,7 +21,11 @@ from PIL import Image
 # Pillow only reads headers here, and its own decompression-bomb guard would refuse large
 # scans before --max_pixels is even looked at; the pipeline applies --max_pixels instead.
 Image.MAX_IMAGE_PIXELS = None
-DEFAULT_MAX_PIXELS = 400_000_000  # 400 megapixels: a 20000 x 20000 scan still passes
+# Peak memory of colorizing one scan, per pixel, above the process's own: the most python -m
+# benchmarks.memory measured (16-bit RGB, 24.5; 8-bit gray 7.3), with the full-resolution steps
+# working on strips of STRIP_PIXELS (see `row_strips`).
+PEAK_BYTES_PER_PIXEL = 25
+STRIP_PIXELS = 1 << 20
 
 L_SCALE = 100.0  # model input is L / L_SCALE, in [0, 1]
 AB_SCALE = 128.0  # model output is ab / AB_SCALE, in [-1, 1]
@@ -37,6 +43,43 @@ _EXTENSION_FORMATS = {
     ".bmp": "bmp",
 }
 _SIXTEEN_BIT_FORMATS = {"png", "tiff"}
+# The one list of file name extensions read as images (scans, ground truth, training photos): what
+# decode_scan decodes. Other files under --input are skipped without being read.
+IMAGE_SUFFIXES = frozenset({*_EXTENSION_FORMATS, ".jpe", ".dib", ".gif", ".jp2", ".pbm", ".pgm", ".ppm", ".pnm"})
+
+
+def has_image_suffix(path: str) -> bool:
+    """Whether a file name ends in one of IMAGE_SUFFIXES (any case)."""
+    name = path.rpartition("/")[2]
+    return name.rpartition(".")[1] == "." and "." + name.rpartition(".")[2].lower() in IMAGE_SUFFIXES
+
+
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its container's (cgroup v2) limit if lower."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max") as limit:
+            return min(memory, int(limit.read()))
+    except (OSError, ValueError):  # no cgroup v2, or "max"
+        return memory
+
+
+def default_max_pixels() -> int:
+    """The default --max_pixels: scans that need at most a quarter of this machine's memory.
+
+    A quarter, because a worker holds several scans at once (a batch, and one per thread).
+    """
+    return machine_memory() // (4 * PEAK_BYTES_PER_PIXEL)
+
+
+def row_strips(height: int, width: int) -> Iterator[slice]:
+    """Slices of rows that cover an image in strips of about STRIP_PIXELS pixels.
+
+    The full-resolution steps go strip by strip, so their temporary arrays take the memory of
+    one strip instead of many bytes per pixel of the whole scan.
+    """
+    rows = max(1, STRIP_PIXELS // max(width, 1))
+    return (slice(top, min(top + rows, height)) for top in range(0, height, rows))
 
 
 class ScanDecodeError(ValueError):
@@ -82,17 +125,18 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
-def decode_scan(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedScan:
+def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
     """Decode image bytes keeping their bit depth.
 
-    An image whose header claims more than `max_pixels` is refused before any pixel is
-    decoded, so a huge or malicious file cannot exhaust memory. JPEGs are decoded with
+    An image whose header claims more than `max_pixels` (default: `default_max_pixels()`) is
+    refused before any pixel is decoded, so a huge or malicious file cannot exhaust memory. JPEGs are decoded with
     their EXIF orientation applied; other formats keep their alpha channel, which is
     composited on white so transparent areas do not turn into arbitrary colours.
     """
     if not data:
         raise ScanDecodeError("file is empty (0 bytes)")
     size = header_size(data)
+    max_pixels = max_pixels or default_max_pixels()
     if size and size[0] * size[1] > max_pixels:
         width, height = size
         raise ScanDecodeError(
@@ -130,7 +174,8 @@ def decode_preview(data: bytes, min_height: int) -> np.ndarray:
     """8-bit BGR of an image for a thumbnail at least `min_height` pixels tall.
 
     A JPEG is decoded at 1/8, 1/4 or 1/2 scale where that is still tall enough (libjpeg
-    scales while decoding), so previews of large scans cost a fraction of a full decode.
+    scales while decoding), so previews of large scans cost a fraction of a full decode;
+    other images are shrunk before they are converted (to floats, 12 bytes a pixel).
     """
     size = header_size(data)
     if data[:3] == b"\xff\xd8\xff" and size:
@@ -139,7 +184,12 @@ def decode_preview(data: bytes, min_height: int) -> np.ndarray:
             pixels = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_JPEG_DECODES[factor])
             if pixels is not None:
                 return pixels
-    return quantize(to_float_bgr(decode_scan(data).pixels), 8)
+    pixels = decode_scan(data).pixels
+    scale = min_height / min(pixels.shape[:2])
+    if scale < 1:
+        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+    return quantize(to_float_bgr(pixels), 8)
 
 
 def _composite_on_white(bgra: np.ndarray) -> np.ndarray:
@@ -223,8 +273,15 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
 
     Only Y is needed: a gray scan maps each sample value straight to its L through a
     lookup table, a colour scan linearizes through one, which makes this many times
-    faster than a full Lab conversion on large scans.
+    faster than a full Lab conversion on large scans. Strip by strip (`row_strips`).
     """
+    lightness = np.empty(pixels.shape[:2], np.float32)
+    for rows in row_strips(*pixels.shape[:2]):
+        lightness[rows] = _strip_luminance(pixels[rows])
+    return lightness
+
+
+def _strip_luminance(pixels: np.ndarray) -> np.ndarray:
     bit_depth = 16 if pixels.dtype == np.uint16 else 8
     if pixels.ndim == 2:  # gray: R = G = B, and the Y weights sum to 1
         return _table_lookup(pixels, _lightness_table(bit_depth))
@@ -274,13 +331,40 @@ def model_input(lightness: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox
 
 
 def restore_ab(prediction: np.ndarray, box: Letterbox, height: int, width: int) -> np.ndarray:
-    """Cut the image out of a (size, size, 2) prediction, clip to Lab range, upsample to full size.
+    """Cut the image out of a (size, size, 2) prediction, clip to Lab range, upsample to full size."""
+    return ab_rows(prediction, box, height, width)(slice(0, height))
 
-    Bilinear upsampling cannot overshoot, so clipping the small crop is enough.
+
+def ab_rows(prediction: np.ndarray, box: Letterbox, height: int, width: int) -> Callable[[slice], np.ndarray]:
+    """The full-size a/b of a prediction, for any slice of rows: bilinear upsampling one strip at a time.
+
+    The small crop is interpolated across to the full width once; each row is then a blend of
+    two of its rows, so any strip is exactly those rows of the whole image. Bilinear upsampling
+    cannot overshoot, so clipping the small crop is enough.
     """
     crop = prediction[box.top : box.top + box.height, box.left : box.left + box.width].astype(np.float32)
     crop = np.clip(crop * AB_SCALE, AB_MIN, AB_MAX)
-    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, 2)
+    across = cv2.resize(crop, (width, crop.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(-1, width, 2)
+    source = np.clip((np.arange(height, dtype=np.float32) + 0.5) * (crop.shape[0] / height) - 0.5, 0, None)
+    above = np.minimum(source.astype(np.int32), crop.shape[0] - 1)
+    below = np.minimum(above + 1, crop.shape[0] - 1)
+    weight = (source - above)[:, None, None]
+
+    def rows(selected: slice) -> np.ndarray:
+        return across[above[selected]] + (across[below[selected]] - across[above[selected]]) * weight[selected]
+
+    return rows
+
+
+def colorized_strips(pixels: np.ndarray, prediction: np.ndarray, box: Letterbox) -> Iterator[tuple[slice, np.ndarray]]:
+    """The colorized scan as float BGR in [0, 1], strip by strip (`row_strips`): L from the scan, a/b predicted.
+
+    Every step works per pixel or per row, so the strips together are exactly the whole image.
+    """
+    height, width = pixels.shape[:2]
+    ab = ab_rows(prediction, box, height, width)
+    for rows in row_strips(height, width):
+        yield rows, recombine_luminance(luminance(pixels[rows]), ab(rows))
 
 
 def _outside_srgb(lab: np.ndarray, tolerance: float = 1e-5) -> np.ndarray:

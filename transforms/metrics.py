@@ -16,7 +16,7 @@ import threading
 import cv2
 import numpy as np
 
-from transforms.color import AB_MAX, AB_MIN, bgr_to_lab, quantize, to_float_bgr
+from transforms.color import AB_MAX, AB_MIN, bgr_to_lab, quantize, row_strips, to_float_bgr
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 FIDELITY_NAMES = ("mae", "mse", "psnr", "ssim", "mae_ab", "mse_ab", "psnr_ab", "ssim_ab")
@@ -99,14 +99,38 @@ def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     return np.sqrt((d_l / s_l) ** 2 + (d_c / s_c) ** 2 + (d_h / s_h) ** 2 + r_t * (d_c / s_c) * (d_h / s_h))
 
 
+class Colorfulness:
+    """Hasler and Suesstrunk's M3 on 8-bit sRGB, added up strip by strip (a large scan's temporary
+    arrays then take the memory of one strip); 0 for gray, about 30-60 for ordinary photos."""
+
+    def __init__(self) -> None:
+        self._pixels = 0
+        self._sums = np.zeros(2)  # of rg and yb, in double precision
+        self._squares = np.zeros(2)
+
+    def add(self, bgr8: np.ndarray) -> None:
+        blue, green, red = cv2.split(bgr8)
+        rg = cv2.subtract(red, green, dtype=cv2.CV_16S)
+        yb = cv2.subtract(cv2.addWeighted(red, 0.5, green, 0.5, 0.0, dtype=cv2.CV_32F), blue, dtype=cv2.CV_32F)
+        pixels = rg.size
+        for index, opponent in enumerate((rg, yb)):
+            mean, std = (value.item() for value in cv2.meanStdDev(opponent))  # OpenCV sums in double precision
+            self._sums[index] += pixels * mean
+            self._squares[index] += pixels * (std * std + mean * mean)
+        self._pixels += pixels
+
+    def value(self) -> float:
+        means = self._sums / self._pixels
+        stds = np.sqrt(np.maximum(self._squares / self._pixels - means * means, 0.0))
+        return float(np.hypot(*stds) + 0.3 * np.hypot(*means))
+
+
 def colorfulness(bgr8: np.ndarray) -> float:
-    """Hasler and Suesstrunk's M3 on 8-bit sRGB: 0 for gray, about 30-60 for ordinary photos."""
-    blue, green, red = cv2.split(bgr8)
-    rg = cv2.subtract(red, green, dtype=cv2.CV_16S)
-    yb = cv2.subtract(cv2.addWeighted(red, 0.5, green, 0.5, 0.0, dtype=cv2.CV_32F), blue, dtype=cv2.CV_32F)
-    rg_mean, rg_std = (value.item() for value in cv2.meanStdDev(rg))  # OpenCV sums in double precision
-    yb_mean, yb_std = (value.item() for value in cv2.meanStdDev(yb))
-    return float(np.hypot(rg_std, yb_std) + 0.3 * np.hypot(rg_mean, yb_mean))
+    """Hasler and Suesstrunk's M3 of a whole 8-bit sRGB image (see `Colorfulness`)."""
+    total = Colorfulness()
+    for rows in row_strips(*bgr8.shape[:2]):
+        total.add(bgr8[rows])
+    return total.value()
 
 
 _per_thread = threading.local()
