@@ -59,15 +59,21 @@ def bundled_models() -> dict[str, ModelSpec]:
 
 
 def _input_size_from_keras_file(path: str) -> int:
-    """Read the square input size from the config.json inside a .keras archive."""
-    with FileSystems.open(path) as handle:
-        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
-    config = json.loads(archive.read("config.json"))
-    for layer in config["config"]["layers"]:
-        if layer["class_name"] == "InputLayer":
-            shape = layer["config"]["batch_shape"]
-            if len(shape) == 4 and shape[1] == shape[2] and shape[3] == 1:
-                return int(shape[1])
+    """Read the square input size from the config.json inside a .keras archive.
+
+    Anything else (an empty, text or truncated file) is a ValueError with one clear line.
+    """
+    try:
+        with FileSystems.open(path) as handle:
+            archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+        layers = json.loads(archive.read("config.json"))["config"]["layers"]
+        shapes = [layer["config"]["batch_shape"] for layer in layers if layer["class_name"] == "InputLayer"]
+    except (zipfile.BadZipFile, KeyError, TypeError, ValueError) as error:
+        message = f"--model {path} is not a Keras model file (.keras): {type(error).__name__}: {error}"
+        raise ValueError(message) from error
+    for shape in shapes:
+        if len(shape) == 4 and shape[1] == shape[2] and shape[3] == 1:
+            return int(shape[1])
     raise ValueError(f"{path}: the model's input is not a square single-channel (L) image")
 
 

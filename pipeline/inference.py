@@ -8,10 +8,13 @@ safe_mode on and its sha256 checked, and batches the scans' model inputs.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -21,6 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from models.registry import ModelSpec, file_sha256
+from pipeline.records import describe_error
 from pipeline.scans import Scan
 from pipeline.storage import skip_credentials_for_emulator
 
@@ -44,12 +48,76 @@ def local_copy(path: str) -> Iterator[str]:
         yield local
 
 
+VERBOSE_VARIABLE = "REVIVACOLOR_VERBOSE"  # set by --verbose; worker processes inherit it
+_import_lock = threading.Lock()
+
+
+def import_keras():
+    """Keras (and TensorFlow), imported without their start-up noise unless --verbose.
+
+    On a machine without a GPU, TensorFlow writes oneDNN and "could not find cuda drivers"
+    notices to the process's stderr before its logging is set up, where no setting reaches
+    them (so stderr is closed while it is imported), and a cuInit error after (level 3 hides it).
+    """
+    with _import_lock:
+        if "keras" not in sys.modules and not os.environ.get(VERBOSE_VARIABLE):
+            gpu = bool(glob.glob("/dev/nvidia[0-9]*"))
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu else "3")
+            with contextlib.nullcontext() if gpu else _stderr_discarded():
+                import keras
+        import keras
+
+        return keras
+
+
+@contextlib.contextmanager
+def _stderr_discarded() -> Iterator[None]:
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def load_checked_model(spec: ModelSpec):
+    """The model, loaded as every worker loads it, after checking it is one the pipeline can use.
+
+    Raises ValueError with one clear line for a file that is no Keras model, a changed file
+    (sha256), or a model whose input or output does not fit: (size, size, 1) L in, (size, size, 2) a/b out.
+    """
+    keras = import_keras()
+    with local_copy(spec.path) as path:
+        if spec.sha256 and file_sha256(path) != spec.sha256:
+            raise ValueError(
+                f"model file {spec.path} does not match the sha256 in its model card; it may be corrupt or replaced"
+            )
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as error:  # noqa: BLE001 - whatever Keras says, the file is not a usable model
+            message = f"--model {spec.path} cannot be loaded as a Keras model: {describe_error(error)}"
+            raise ValueError(message) from error
+    size = spec.input_size
+    shapes = [tuple(model.input_shape) if isinstance(model.input_shape, tuple) else None]
+    shapes.append(tuple(model.output_shape) if isinstance(model.output_shape, tuple) else None)
+    for shape, channels, what in zip(shapes, (1, 2), ("input", "output"), strict=True):
+        if shape is None or len(shape) != 4 or shape[3] != channels or shape[1:3] not in ((size, size), (None, None)):
+            raise ValueError(
+                f"--model {spec.path} does not fit the pipeline: its {what} is {shape or 'not one array'}, "
+                f"the pipeline needs (batch, {size}, {size}, {channels}) ({'L' if channels == 1 else 'a/b'})"
+            )
+    return model
+
+
 def limit_cpu_threads(threads: int) -> None:
     """Let TensorFlow use at most `threads` CPU threads per op (0: its default, every core).
 
     Worker processes sharing one machine otherwise each start a thread per core and
     spend their time taking the cores from each other.
     """
+    import_keras()
     import tensorflow as tf
 
     if threads <= 0:
@@ -63,6 +131,7 @@ def limit_cpu_threads(threads: int) -> None:
 
 def use_gpu_memory_growth() -> None:
     """Let several worker processes share a GPU instead of the first one taking all its memory."""
+    import_keras()
     import tensorflow as tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -82,18 +151,10 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
         self._spec, self._cpu_threads = spec, cpu_threads
 
     def load_model(self):
-        import keras
-
         limit_cpu_threads(self._cpu_threads)
         use_gpu_memory_growth()
         skip_credentials_for_emulator()
-        with local_copy(self._spec.path) as path:
-            if self._spec.sha256 and file_sha256(path) != self._spec.sha256:
-                raise ValueError(
-                    f"model file {self._spec.path} does not match the sha256 in its model card; "
-                    "it may be corrupt or replaced"
-                )
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = load_checked_model(self._spec)
         logger.info("loaded model %s version %s from %s", self._spec.name, self._spec.version, self._spec.path)
         return model
 

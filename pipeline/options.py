@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import argparse
+
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.color import DEFAULT_MAX_PIXELS
+from transforms.color import PEAK_BYTES_PER_PIXEL
 
 OUTPUT_FORMATS = ("png", "jpg", "tiff")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 class ColorizeOptions(PipelineOptions):
@@ -47,10 +65,11 @@ class ColorizeOptions(PipelineOptions):
         )
         parser.add_argument(
             "--max_pixels",
-            type=int,
-            default=DEFAULT_MAX_PIXELS,
-            help="Refuse, from the file header and before decoding, images with more pixels than this "
-            "(default 400 million): one error row instead of an exhausted memory.",
+            type=positive_int,
+            default=None,
+            help="Refuse, from the file header and before decoding, images with more pixels than this: one "
+            f"error row instead of an exhausted memory. Default: what a quarter of the worker machine's memory "
+            f"holds at {PEAK_BYTES_PER_PIXEL} bytes per pixel.",
         )
         parser.add_argument(
             "--overwrite",
@@ -60,14 +79,25 @@ class ColorizeOptions(PipelineOptions):
         )
         parser.add_argument(
             "--batch_size",
-            type=int,
+            type=positive_int,
             default=8,
             help="Largest number of scans the model sees at once.",
         )
         parser.add_argument(
             "--inference_threads",
-            type=int,
+            type=non_negative_int,
             default=0,
             help="CPU threads TensorFlow may use per worker process (default 0: its own choice, every core). "
             "With several worker processes on one machine, cores / processes keeps them from fighting.",
+        )
+        parser.add_argument(
+            "--include_all_files",
+            action="store_true",
+            help="Try every file under --input as a scan. By default only image files are read (by extension); "
+            "other files, hidden (dot) files and folders, Thumbs.db and desktop.ini are skipped and counted.",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Show what is normally kept quiet: tracebacks of errors, and TensorFlow's and Beam's own messages.",
         )
