@@ -20,13 +20,13 @@
 #   Add --dry_run=True to build and print the job without submitting it (no cloud access needed).
 #   scripts/dataflow_gpu.sh fills all this in from environment variables.
 set -euo pipefail
-cd "$(dirname "$0")"
+here="$(cd "$(dirname "$0")" && pwd)"  # the checkout; the caller's working directory is kept for --input/--output
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"  # this usage text; the pipeline's options follow
 fi
-scripts/ensure_venv.sh
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+"$here/scripts/ensure_venv.sh"
 if [ "$#" -eq 0 ]; then
-  set -- --input 'samples/*/**' --output output  # the scans in samples/gray and samples/color
+  cd "$here"
+  set -- --input 'samples/*/**' --output output  # the scans in samples/gray and samples/color, into ./output
 fi
-exec .venv/bin/python -m pipeline "$@"
+exec "$here/.venv/bin/python" -m pipeline "$@"

@@ -117,3 +117,27 @@ def test_max_pixels_is_checked_from_the_header_before_decoding():
     with pytest.raises(ScanDecodeError, match="more than --max_pixels"):
         decode_scan(photo, max_pixels=80 * 60 - 1)
     assert decode_scan(photo, max_pixels=80 * 60).width == 80
+
+
+def test_only_image_files_are_scanned_the_rest_is_skipped_and_counted(tmp_path, tiny_model, capsys):
+    from pipeline.colorize import EXIT_SOME_FILES_FAILED, main
+
+    scans = tmp_path / "scans"
+    write_image(scans / "a.png", PHOTO)
+    write_image(scans / "box" / "b.JPG", PHOTO)
+    (scans / "broken.tif").write_bytes(b"an image extension, no image inside")
+    others = [".DS_Store", "notes.txt", "Thumbs.db", "box/desktop.ini", "._a.png", ".thumbnails/a.png", "README"]
+    for name in others:
+        (scans / name).parent.mkdir(parents=True, exist_ok=True)
+        (scans / name).write_bytes(b"\0\0\0\1Bud1" if name.endswith(".png") else b"not a scan")
+    output = tmp_path / "out"
+
+    assert main(["--input", str(scans), "--output", str(output), "--model", str(tiny_model)]) == EXIT_SOME_FILES_FAILED
+    rows = {row["source_path"][len(str(scans)) + 1 :]: row for row in read_metadata(str(output)).to_pylist()}
+    assert sorted(rows) == ["a.png", "box/b.JPG", "broken.tif"]
+    assert rows["broken.tif"]["status"] == "error" and "not a readable image" in rows["broken.tif"]["error"]
+    assert f"{len(others)} skipped" in capsys.readouterr().out
+
+    main(["--input", str(scans), "--output", str(tmp_path / "all"), "--model", str(tiny_model), "--include_all_files"])
+    everything = {row["source_path"][len(str(scans)) + 1 :] for row in read_metadata(str(tmp_path / "all")).to_pylist()}
+    assert everything == {"a.png", "box/b.JPG", "broken.tif", *others}

@@ -21,7 +21,7 @@ from transforms.metrics import FIDELITY_NAMES, METRIC_NAMES
 
 @pytest.fixture
 def archive(tmp_path):
-    """A small mixed archive: formats, depths, channels, odd sizes, nested folders, two bad files."""
+    """A small mixed archive: formats, depths, channels, odd sizes, nested folders, a bad file, a text file."""
     folder = tmp_path / "archive"
     write_image(folder / "portrait.jpg", color_photo(48, 36, seed=1))
     write_image(folder / "nested" / "deeper" / "wide strip.png", color_photo(6, 90, seed=2))
@@ -30,7 +30,7 @@ def archive(tmp_path):
     bgra = np.dstack([color_photo(20, 30, seed=5), np.full((20, 30), 200, np.uint8)])
     write_image(folder / "alpha.webp", bgra)
     (folder / "empty.jpg").write_bytes(b"")
-    (folder / "readme.txt").write_text("not a picture")
+    (folder / "readme.txt").write_text("not a picture")  # no image extension: skipped, no row
     return folder
 
 
@@ -41,7 +41,7 @@ GOOD = {
     "gray.bmp": ("gray.bmp", 8),
     "alpha.webp": ("alpha.webp", 8),
 }
-BAD = {"empty.jpg": "file is empty", "readme.txt": "not a readable image"}
+BAD = {"empty.jpg": "file is empty"}
 
 
 def _rows_by_relative_path(table, folder):
@@ -94,7 +94,7 @@ def test_evaluate_scores_color_inputs_and_output_format_is_honored(tmp_path, tin
     exit_code = main(argv + ["--evaluate", "--output_format", "png"])
 
     assert exit_code == EXIT_SOME_FILES_FAILED
-    assert "2 colorized, 1 failed" in capsys.readouterr().out
+    assert "2 colorized now, 0 done before, 0 skipped (not images), 1 failed" in capsys.readouterr().out
     rows = {row["source_path"].rsplit("/", 1)[1]: row for row in read_metadata(str(output)).to_pylist()}
     for name in ("a.jpg", "b.png"):
         assert rows[name]["output_path"].endswith(name.rsplit(".", 1)[0] + ".png")
