@@ -293,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ColorizeOptions._add_argparse_args(parser)
     arguments, _ = parser.parse_known_args(argv)  # --help, and a clear message for a missing --input or --output
-    _reject_unknown_options(parser, argv)
     _configure_logging(arguments.verbose)
+    _reject_unknown_options(parser, argv)
     started = time.perf_counter()
     try:
         result = run(argv)
