@@ -60,14 +60,13 @@ def import_keras():
     them (so stderr is closed while it is imported), and a cuInit error after (level 3 hides it).
     """
     with _import_lock:
-        if "keras" not in sys.modules and not os.environ.get(VERBOSE_VARIABLE):
-            gpu = bool(glob.glob("/dev/nvidia[0-9]*"))
+        quiet = "keras" not in sys.modules and not os.environ.get(VERBOSE_VARIABLE)
+        gpu = bool(glob.glob("/dev/nvidia[0-9]*"))
+        if quiet:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu else "3")
-            with contextlib.nullcontext() if gpu else _stderr_discarded():
-                import keras
-        import keras
-
-        return keras
+        with _stderr_discarded() if quiet and not gpu else contextlib.nullcontext():
+            import keras
+    return keras
 
 
 @contextlib.contextmanager

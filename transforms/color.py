@@ -50,8 +50,8 @@ IMAGE_SUFFIXES = frozenset({*_EXTENSION_FORMATS, ".jpe", ".dib", ".gif", ".jp2",
 
 def has_image_suffix(path: str) -> bool:
     """Whether a file name ends in one of IMAGE_SUFFIXES (any case)."""
-    name = path.rpartition("/")[2]
-    return name.rpartition(".")[1] == "." and "." + name.rpartition(".")[2].lower() in IMAGE_SUFFIXES
+    _, dot, extension = path.rpartition("/")[2].rpartition(".")
+    return bool(dot) and f".{extension.lower()}" in IMAGE_SUFFIXES
 
 
 def machine_memory() -> int:
