@@ -74,8 +74,14 @@ def read_receipt(output: str, source_path: str) -> dict | None:
         return json.loads(handle.read())
 
 
-def write_receipt(output: str, row: dict, options: dict, claims: str | None) -> None:
-    """Keep a source's row, the options it was made with, and the output file it owns (`claims`).
+def earlier_claims(output: str, source_path: str) -> list[str]:
+    """The output files written for this source by earlier runs (a rerun with other options may come back to one)."""
+    receipt = read_receipt(output, source_path)
+    return receipt["claims"] if receipt else []
+
+
+def write_receipt(output: str, row: dict, options: dict, claims: list[str]) -> None:
+    """Keep a source's row, the options it was made with, and the output files it owns (`claims`).
 
     Claiming is what lets a later run replace a file there: one this tool did not write is never
     replaced (without --overwrite), so a file is claimed before it is written, not only after.

@@ -29,6 +29,7 @@ from pipeline.records import (
     STATUS_OK,
     bookkeeping_location,
     describe_error,
+    earlier_claims,
     metadata_row,
     read_receipt,
     write_atomically,
@@ -130,7 +131,7 @@ class _PrepareScanFn(beam.DoFn):
 
     def _check_destination_is_ours(self, destination: str, receipt: dict | None) -> None:
         """A file at the output path that this tool did not write for this source is not replaced."""
-        if self._overwrite or (receipt and receipt.get("claims") == destination):
+        if self._overwrite or (receipt and destination in receipt["claims"]):
             return
         if FileSystems.exists(destination):
             raise ValueError(
@@ -299,7 +300,7 @@ class _WriteColorizedFn(beam.DoFn):
             bit_depth = output_bit_depth(image_format, scan.bit_depth)
             prediction = np.asarray(result.inference)
             pixels, vividness, colorized = colorize_scan(scan, prediction, bit_depth, truth is not None)
-            self._claim(scan)
+            claims = self._claim(scan)
             write_atomically(destination, encode_pixels(pixels, image_format))
             self._disk.succeeded()
             metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
@@ -314,23 +315,26 @@ class _WriteColorizedFn(beam.DoFn):
             scan, self._spec, status=STATUS_OK, output_path=destination, ground_truth_path=truth_path, **metrics
         )
         try:
-            write_receipt(self._output, row, self._options, claims=destination)
+            write_receipt(self._output, row, self._options, claims)
         except Exception as error:  # noqa: BLE001 - the image is written; only a rerun's shortcut is lost
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, scan.seconds)
         yield row
 
-    def _claim(self, scan: Scan) -> None:
+    def _claim(self, scan: Scan) -> list[str]:
         """Record that the output file is this source's before writing it, so a run killed in between can redo it.
 
-        Its row says so until the finished row replaces it.
+        Its row says so until the finished row replaces it. Returns every file the source now claims.
         """
         interrupted = f"interrupted while {scan.output_path} was written; a rerun does it again"
         row = _scan_row(scan, self._spec, status=STATUS_ERROR, error=interrupted)
         try:
-            write_receipt(self._output, row, self._options, claims=scan.output_path)
+            claims = sorted({*earlier_claims(self._output, scan.source_path), scan.output_path})
+            write_receipt(self._output, row, self._options, claims)
         except Exception as error:  # noqa: BLE001 - without it, only a killed run's rerun would refuse this file
             logger.warning("could not record %s as being written: %s", scan.output_path, describe_error(error))
+            return [scan.output_path]
+        return claims
 
     def _ground_truth_for(self, scan: Scan) -> tuple[str | None, np.ndarray | None]:
         """The color original to score against: the scan itself (--evaluate) or its pair in --ground_truth.
@@ -387,8 +391,7 @@ class _RecordErrorFn(beam.DoFn):
             return
         COUNTERS["failed"].inc()
         try:
-            earlier = read_receipt(self._output, row["source_path"])
-            write_receipt(self._output, row, self._options, claims=earlier["claims"] if earlier else None)
+            write_receipt(self._output, row, self._options, earlier_claims(self._output, row["source_path"]))
         except Exception as error:  # noqa: BLE001 - the row is still in this run's table
             logger.warning("no receipt for %s: %s", row["source_path"], describe_error(error))
         yield row

@@ -163,3 +163,5 @@ def test_a_rerun_with_other_options_redoes_what_they_change(tmp_path, tiny_model
         assert row["output_path"] == str(output / "a.jpg") and row["psnr"] is not None
     else:
         assert row["output_path"] == str(output / "a.png") and cv2.imread(row["output_path"]) is not None
+    pipeline.run(_argv(scans, output, tiny_model))  # and back: the first run's file is still its own
+    assert _rows(output)["a.jpg"]["status"] == "ok"
