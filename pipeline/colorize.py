@@ -110,6 +110,7 @@ def recorded_options(options: ColorizeOptions, ground_truth: str | None, spec: M
         "evaluate": options.evaluate,
         "ground_truth": ground_truth,
         "max_pixels": options.max_pixels,
+        "vividness": options.vividness,
         "model": spec.name,
         "model_version": spec.version,
         "model_sha256": spec.sha256,

@@ -9,6 +9,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from transforms.color import PEAK_BYTES_PER_PIXEL
 
 OUTPUT_FORMATS = ("png", "jpg", "tiff")
+MAX_VIVIDNESS = 3.0
 
 
 def positive_int(text: str) -> int:
@@ -24,6 +25,14 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def vividness_factor(text: str) -> float:
+    """An argparse type: a chroma scale from 0 (gray) to MAX_VIVIDNESS."""
+    value = float(text)
+    if not 0.0 <= value <= MAX_VIVIDNESS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_VIVIDNESS:g}, not {text}")
     return value
 
 
@@ -57,6 +66,13 @@ class ColorizeOptions(PipelineOptions):
             "--ground_truth",
             default=None,
             help="Folder of color originals paired with the scans by relative path; enables the metrics.",
+        )
+        parser.add_argument(
+            "--vividness",
+            type=vividness_factor,
+            default=1.0,
+            help="Scale the model's colors (their chroma): 1 as the model predicts them, below 1 paler, "
+            "above 1 more vivid, 0 gray. Lightness stays the scan's own and colors stay inside sRGB.",
         )
         parser.add_argument(
             "--evaluate",

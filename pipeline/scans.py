@@ -197,10 +197,10 @@ def colorize_scan(
     """
     pixels = np.empty((scan.height, scan.width, 3), np.uint16 if bit_depth == 16 else np.uint8)
     colorized = np.empty(pixels.shape, np.float32) if keep_float else None
-    vividness = Colorfulness()
+    colorfulness = Colorfulness()
     for rows, bgr in colorized_strips(scan.pixels, prediction, scan.letterbox):
         pixels[rows] = quantize(bgr, bit_depth)
-        vividness.add(pixels[rows] if bit_depth == 8 else quantize(bgr, 8))
+        colorfulness.add(pixels[rows] if bit_depth == 8 else quantize(bgr, 8))
         if colorized is not None:
             colorized[rows] = bgr
-    return pixels, vividness.value(), colorized
+    return pixels, colorfulness.value(), colorized

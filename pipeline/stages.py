@@ -22,7 +22,7 @@ from apache_beam.options.value_provider import StaticValueProvider
 from models.registry import ModelSpec
 from pipeline.failures import DiskFullGuard
 from pipeline.inference import ColorizerModelHandler
-from pipeline.progress import SELECTED, SKIPPED, ProgressFile
+from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SELECTED, SKIPPED, ProgressFile
 from pipeline.records import (
     METADATA_SCHEMA,
     STATUS_ERROR,
@@ -53,8 +53,7 @@ from transforms.metrics import fidelity_metrics
 
 logger = logging.getLogger("revivacolor")
 FINISHED = "finished"  # error rows that need no inference
-DONE_BEFORE = "done_before"  # the rows of files an earlier run finished with the same options
-COUNTERS = {name: Metrics.counter("revivacolor", name) for name in ("colorized", "failed", DONE_BEFORE, SKIPPED)}
+COUNTERS = {name: Metrics.counter("revivacolor", name) for name in (COLORIZED, FAILED, DONE_BEFORE, SKIPPED)}
 EARLIER, THIS_RUN = 0, 1  # the table keeps a source's row from this run over the one its receipt kept
 
 
@@ -298,13 +297,13 @@ class _WriteColorizedFn(beam.DoFn):
             destination = scan.output_path
             truth_path, truth = self._ground_truth_for(scan)
             bit_depth = output_bit_depth(image_format, scan.bit_depth)
-            prediction = np.asarray(result.inference)
-            pixels, vividness, colorized = colorize_scan(scan, prediction, bit_depth, truth is not None)
+            prediction = np.asarray(result.inference) * self._options["vividness"]
+            pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, truth is not None)
             claims = self._claim(scan)
             write_atomically(destination, encode_pixels(pixels, image_format))
             self._disk.succeeded()
             metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
-            metrics["colorfulness"] = vividness
+            metrics["colorfulness"] = colorfulness
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             self._disk.failed(error, scan.output_path)
             logger.warning("[error] %s: %s", scan.source_path, describe_error(error))
@@ -386,10 +385,10 @@ class _RecordErrorFn(beam.DoFn):
 
     def process(self, row: dict):
         if row["status"] == STATUS_OK:
-            COUNTERS["colorized"].inc()
+            COUNTERS[COLORIZED].inc()
             yield row
             return
-        COUNTERS["failed"].inc()
+        COUNTERS[FAILED].inc()
         try:
             write_receipt(self._output, row, self._options, earlier_claims(self._output, row["source_path"]))
         except Exception as error:  # noqa: BLE001 - the row is still in this run's table

@@ -183,3 +183,42 @@ def test_inference_threads_limit_tensorflow_in_a_fresh_worker_process():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["1", "1"]
+
+
+def test_vividness_scales_the_chroma_and_a_changed_vividness_redoes_the_file(tmp_path):
+    """A model that predicts one color everywhere: --vividness 2 doubles its chroma, 0 gives gray."""
+    from models.architectures import build_gray_baseline
+    from transforms.color import AB_SCALE, bgr_to_lab, to_float_bgr
+
+    model = build_gray_baseline(32)
+    kernel, _ = model.get_layer("ab").get_weights()
+    model.get_layer("ab").set_weights([kernel, np.array([12.0, 8.0], np.float32) / AB_SCALE])
+    model.save(tmp_path / "constant.keras")
+    scans, output = tmp_path / "scans", tmp_path / "out"
+    write_image(scans / "a.png", np.full((20, 30), 128, np.uint8))
+    chroma = {}
+    for vividness in ("1", "2", "0"):  # one output folder: each change of vividness must redo the file
+        pipeline.run(
+            [
+                "--input",
+                str(scans),
+                "--output",
+                str(output),
+                "--model",
+                str(tmp_path / "constant.keras"),
+                "--vividness",
+                vividness,
+            ]
+        )
+        ab = bgr_to_lab(to_float_bgr(cv2.imread(str(output / "a.png"))))[:, :, 1:]
+        chroma[vividness] = float(np.hypot(ab[..., 0], ab[..., 1]).mean())
+    assert abs(chroma["1"] - np.hypot(12, 8)) < 1.0
+    assert abs(chroma["2"] - 2 * np.hypot(12, 8)) < 1.5
+    assert chroma["0"] < 0.8
+
+
+@pytest.mark.parametrize("value", ["-0.5", "4", "vivid"])
+def test_vividness_out_of_range_is_a_command_line_error(tmp_path, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--input", str(tmp_path), "--output", str(tmp_path / "out"), "--vividness", value])
+    assert stop.value.code == 2 and "--vividness" in capsys.readouterr().err
