@@ -17,7 +17,7 @@ from transforms.color import AB_SCALE, lab_to_bgr
 
 GRID = 10.0  # bin width in a/b units, as in the paper
 AB_LIMIT = 110.0  # a/b bin centers span [-110, 110]
-REBALANCE_MIX = 0.5  # lambda: share of the uniform distribution in the rebalancing prior
+REBALANCE_MIX = 0.5  # lambda, the paper's share of the uniform distribution in the rebalancing prior
 REBALANCE_SIGMA = 5.0  # a/b units of the Gaussian that smooths the empirical distribution
 LOGITS_STRIDE = 2  # the class logits are predicted at half the input's resolution
 
@@ -43,15 +43,18 @@ def nearest_bin(ab: np.ndarray, bins: np.ndarray) -> np.ndarray:
     return distances.argmin(-1).reshape(ab.shape[:-1])
 
 
-def rebalancing_weights(ab_samples: np.ndarray, bins: np.ndarray) -> np.ndarray:
-    """Per-bin loss weights: inverse of the smoothed color distribution mixed with uniform, mean 1."""
+def rebalancing_weights(ab_samples: np.ndarray, bins: np.ndarray, mix: float = REBALANCE_MIX) -> np.ndarray:
+    """Per-bin loss weights: inverse of the smoothed color distribution mixed with uniform, mean 1.
+
+    `mix` is the uniform share: 0.5 in the paper; towards 1 rare colors are pushed less (1: no rebalancing).
+    """
     counts = np.bincount(nearest_bin(ab_samples, bins).ravel(), minlength=len(bins)).astype(np.float64)
     probability = counts / counts.sum()
     distance = ((bins[:, None, :] - bins[None, :, :]) ** 2).sum(-1)
     kernel = np.exp(-distance / (2 * REBALANCE_SIGMA**2))
     smoothed = kernel @ probability
     smoothed /= smoothed.sum()
-    weights = 1.0 / ((1 - REBALANCE_MIX) * smoothed + REBALANCE_MIX / len(bins))
+    weights = 1.0 / ((1 - mix) * smoothed + mix / len(bins))
     weights /= (smoothed * weights).sum()
     return weights.astype(np.float32)
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
-from models.color_classes import RebalancedClassLoss, in_gamut_bins, rebalancing_weights
+from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.losses import LOSSES
@@ -123,11 +123,29 @@ def build_generator(args: argparse.Namespace, size: int | None) -> keras.Model:
     return ARCHITECTURES[args.arch](size, **options)
 
 
-def class_loss(grids: np.ndarray) -> RebalancedClassLoss:
+def copy_matching_weights(source: keras.Model, target: keras.Model) -> None:
+    """Start `target` from `source`: every layer of the same name and weight shapes (all of them for one --arch).
+
+    So a unet_classes run can start from a trained unet's encoder and decoder; only its new head learns from zero.
+    """
+    source_layers = {layer.name: layer for layer in source.layers}
+    copied = 0
+    for layer in target.layers:
+        match = source_layers.get(layer.name)
+        weights = match.get_weights() if match is not None else []
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+            copied += 1
+    if not copied:
+        raise ValueError(f"--init_from {source.name}: no layer of {target.name} matches it")
+    logger.info("initialized %d of %d layers from %s", copied, len(target.layers), source.name)
+
+
+def class_loss(grids: np.ndarray, mix: float) -> RebalancedClassLoss:
     """The rebalanced color-class loss, its class weights taken from the training photos' a/b."""
     ab_samples = grids[:, ::4, ::4, 1:].reshape(-1, 2) * AB_SCALE
     bins = in_gamut_bins()
-    return RebalancedClassLoss(bins, rebalancing_weights(ab_samples, bins))
+    return RebalancedClassLoss(bins, rebalancing_weights(ab_samples, bins, mix))
 
 
 def is_adversarial(args: argparse.Namespace) -> bool:
@@ -143,12 +161,13 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
     """
     generator = build_generator(args, None)
     if args.init_from:
-        source = keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True)
-        generator.set_weights(source.get_weights())
+        copy_matching_weights(
+            keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True), generator
+        )
     reconstruction = LOSSES[args.loss]
     if args.arch == "unet_classes":
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
-        loss = class_loss(train_grids) if train_grids is not None else reconstruction
+        loss = class_loss(train_grids, args.rebalance_mix) if train_grids is not None else reconstruction
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss)
     elif is_adversarial(args):
         model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
@@ -182,6 +201,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--encoder", choices=sorted(ENCODERS), default="mobilenet_v2", help="unet and unet_classes")
     parser.add_argument(
         "--temperature", type=float, default=ANNEALED_MEAN_TEMPERATURE, help="unet_classes: annealed-mean temperature"
+    )
+    parser.add_argument(
+        "--rebalance_mix",
+        type=float,
+        default=REBALANCE_MIX,
+        help="unet_classes: share of the uniform prior in the class weights (1: no rebalancing)",
     )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
     parser.add_argument(
@@ -255,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)",
         "output": "a/b / 128, shape (input_size, input_size, 2)",
         "annealed_mean_temperature": args.temperature if args.arch == "unet_classes" else None,
+        "rebalance_mix": args.rebalance_mix if args.arch == "unet_classes" else None,
         "loss": f"adversarial + {args.l1_weight} * {args.loss}"
         if is_adversarial(args)
         else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
