@@ -20,8 +20,6 @@ import traceback
 import uuid
 
 import apache_beam as beam
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions, TestOptions
@@ -34,7 +32,15 @@ from pipeline.inference import VERBOSE_VARIABLE, load_checked_model
 from pipeline.lock import OutputInUse, output_lock
 from pipeline.options import ColorizeOptions
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SKIPPED, CountRows, reported_progress
-from pipeline.records import STATUS_OK, TEMPORARY_PREFIX, bookkeeping_location, describe_error, write_atomically
+from pipeline.records import (
+    STATUS_OK,
+    TEMPORARY_PREFIX,
+    bookkeeping_location,
+    describe_error,
+    metadata_pattern,
+    read_metadata,
+    write_atomically,
+)
 from pipeline.report import write_report
 from pipeline.scans import input_base, input_pattern
 from pipeline.stages import COUNTERS, ColorizeScans, ReadScans, WriteColorized, WriteMetadata
@@ -54,10 +60,6 @@ def _absolute(location: str) -> str:
 
 class OutputHoldsInput(ValueError):
     """--output is the input's folder or one above it."""
-
-
-def metadata_pattern(output: str) -> str:
-    return FileSystems.join(output.rstrip("/"), "metadata", "part-*.parquet")
 
 
 def _refuse_output_holding_input(source: str, output: str) -> None:
@@ -209,28 +211,6 @@ def run_counts(result: PipelineResult) -> dict[str, int]:
     for counter in result.metrics().query(MetricsFilter().with_namespace("revivacolor"))["counters"]:
         counts[counter.key.metric.name] += counter.committed or 0
     return counts
-
-
-def read_parquet(path: str) -> pa.Table:
-    """One Parquet file (local or gs://), read entirely in the calling thread.
-
-    Not pq.read_table: it scans through Arrow's dataset API, whose I/O threads may still hold
-    the Python file object after it returns. When the interpreter exits meanwhile (the last
-    thing `python -m pipeline` does is read its table), such a thread, dropping the object,
-    waits for a GIL that is gone and the process aborts with "terminate called without an
-    active exception" (apache/arrow#34314; a core dump of this project showed exactly that).
-    """
-    with FileSystems.open(path) as handle, pq.ParquetFile(handle) as parquet:
-        return parquet.read()
-
-
-def read_metadata(output: str) -> pa.Table:
-    """The metadata table of an output folder as one pyarrow Table."""
-    paths = sorted(m.path for m in FileSystems.match([metadata_pattern(output)])[0].metadata_list)
-    tables = [read_parquet(path) for path in paths]
-    if not tables:
-        raise FileNotFoundError(f"no metadata table under {metadata_pattern(output)}")
-    return pa.concat_tables(tables)
 
 
 def _configure_logging(verbose: bool) -> None:

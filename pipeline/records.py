@@ -1,4 +1,4 @@
-"""The metadata table: one row per input file, written as Parquet under OUTPUT/metadata/."""
+"""The metadata table: one row per input file, written as Parquet under OUTPUT/metadata/ and read back; receipts."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import json
 import uuid
 
 import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 
 from transforms.metrics import METRIC_NAMES
@@ -36,6 +38,32 @@ STATUS_OK = "ok"
 STATUS_ERROR = "error"
 BOOKKEEPING = ".revivacolor"  # OUTPUT/.revivacolor/: receipts, the lock, temporary files of the table
 TEMPORARY_PREFIX = ".revivacolor-"  # temporary files are named .revivacolor-<uuid>.tmp
+
+
+class MetadataSink(fileio.FileSink):
+    """For fileio.WriteToFiles: rows as one Parquet file of the table's schema, in row groups.
+
+    A column of nulls keeps its type.
+    """
+
+    ROW_GROUP = 10_000
+
+    def open(self, fh) -> None:
+        self._writer, self._rows = pq.ParquetWriter(fh, METADATA_SCHEMA), []
+
+    def write(self, record: dict) -> None:
+        self._rows.append(record)
+        if len(self._rows) >= self.ROW_GROUP:
+            self._write_rows()
+
+    def flush(self) -> None:
+        self._write_rows()
+        self._writer.close()
+
+    def _write_rows(self) -> None:
+        if self._rows:
+            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=METADATA_SCHEMA))
+            self._rows = []
 
 
 def metadata_row(**values) -> dict:
@@ -111,3 +139,29 @@ def write_atomically(path: str, data: bytes) -> None:
     with FileSystems.create(temporary) as handle:
         handle.write(data)
     FileSystems.rename([temporary], [path])
+
+
+def metadata_pattern(output: str) -> str:
+    return FileSystems.join(output.rstrip("/"), "metadata", "part-*.parquet")
+
+
+def read_parquet(path: str) -> pa.Table:
+    """One Parquet file (local or gs://), read entirely in the calling thread.
+
+    Not pq.read_table: it scans through Arrow's dataset API, whose I/O threads may still hold
+    the Python file object after it returns. When the interpreter exits meanwhile (the last
+    thing `python -m pipeline` does is read its table), such a thread, dropping the object,
+    waits for a GIL that is gone and the process aborts with "terminate called without an
+    active exception" (apache/arrow#34314; a core dump of this project showed exactly that).
+    """
+    with FileSystems.open(path) as handle, pq.ParquetFile(handle) as parquet:
+        return parquet.read()
+
+
+def read_metadata(output: str) -> pa.Table:
+    """The metadata table of an output folder as one pyarrow Table."""
+    paths = sorted(m.path for m in FileSystems.match([metadata_pattern(output)])[0].metadata_list)
+    tables = [read_parquet(path) for path in paths]
+    if not tables:
+        raise FileNotFoundError(f"no metadata table under {metadata_pattern(output)}")
+    return pa.concat_tables(tables)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline.records import STATUS_OK
+from pipeline.records import STATUS_OK, read_metadata
 from transforms.color import decode_preview
 from transforms.metrics import METRIC_NAMES
 
@@ -48,8 +48,6 @@ class Run:
 
 
 def load_run(output: str) -> Run:
-    from pipeline.colorize import read_metadata
-
     rows = read_metadata(output).to_pylist()
     models = sorted({f"{row['model']} v{row['model_version']}" for row in rows if row["model"]})
     return Run(output=output, model=", ".join(models) or output, rows=rows)

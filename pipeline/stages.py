@@ -11,8 +11,6 @@ from collections.abc import Iterable
 import apache_beam as beam
 import cv2
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import CompressionTypes, FileSystems
 from apache_beam.metrics import Metrics
@@ -27,6 +25,7 @@ from pipeline.records import (
     METADATA_SCHEMA,
     STATUS_ERROR,
     STATUS_OK,
+    MetadataSink,
     bookkeeping_location,
     describe_error,
     earlier_claims,
@@ -416,29 +415,6 @@ def _latest(candidates: Iterable[tuple[int, dict]]) -> tuple[int, dict]:
     return max(candidates, key=lambda candidate: candidate[0])
 
 
-class _ParquetSink(fileio.FileSink):
-    """Rows as one Parquet file of the table's schema (a column of nulls keeps its type), in row groups."""
-
-    ROW_GROUP = 10_000
-
-    def open(self, fh) -> None:
-        self._writer, self._rows = pq.ParquetWriter(fh, METADATA_SCHEMA), []
-
-    def write(self, record: dict) -> None:
-        self._rows.append(record)
-        if len(self._rows) >= self.ROW_GROUP:
-            self._write_rows()
-
-    def flush(self) -> None:
-        self._write_rows()
-        self._writer.close()
-
-    def _write_rows(self) -> None:
-        if self._rows:
-            self._writer.write_table(pa.Table.from_pylist(self._rows, schema=METADATA_SCHEMA))
-            self._rows = []
-
-
 class WriteMetadata(beam.PTransform):
     """The table OUTPUT/metadata/part-RUN-*.parquet: one row per source ever processed into --output.
 
@@ -474,6 +450,6 @@ class WriteMetadata(beam.PTransform):
                 FileSystems.join(self._output.rstrip("/"), "metadata"),
                 file_naming=fileio.default_file_naming(f"part-{self._run_id}", ".parquet"),
                 temp_directory=StaticValueProvider(str, bookkeeping_location(self._output, "tmp")),
-                sink=_ParquetSink,
+                sink=MetadataSink,
             )
         )

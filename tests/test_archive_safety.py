@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import pipeline
-from pipeline.colorize import EXIT_BAD_COMMAND_LINE, EXIT_FAILED_TO_RUN, EXIT_OK, main, read_metadata
+from pipeline.colorize import EXIT_BAD_COMMAND_LINE, EXIT_FAILED_TO_RUN, EXIT_OK, main
 from pipeline.lock import LOCK_FILE, output_lock
-from pipeline.records import METADATA_SCHEMA
+from pipeline.records import METADATA_SCHEMA, read_metadata
 from tests.conftest import color_photo, write_image
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import pipeline
-from pipeline.colorize import read_metadata
+from pipeline.records import read_metadata
 from tests.conftest import color_photo, write_image
 
 PHOTO = color_photo(60, 80)  # 80 wide, 60 high

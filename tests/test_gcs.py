@@ -14,7 +14,7 @@ import pytest
 
 import pipeline
 from models.registry import resolve_model
-from pipeline.colorize import read_metadata
+from pipeline.records import read_metadata
 from tests.conftest import color_photo, write_image
 
 SCANS = {"a.jpg": (30, 40), "sub/b.png": (24, 24)}  # relative path: (height, width)

@@ -109,7 +109,7 @@ def test_deterministic_split_by_file_name():
 
 
 def test_contact_sheet_puts_each_scan_beside_its_result(tmp_path):
-    from models.contact_sheet import contact_sheet
+    from tools.contact_sheet import contact_sheet
 
     pairs = []
     for index, shape in enumerate([(40, 60), (50, 30), (20, 20)]):
@@ -122,7 +122,7 @@ def test_contact_sheet_puts_each_scan_beside_its_result(tmp_path):
 
 
 def test_comparison_table_lists_every_model():
-    from models.evaluate import COLUMNS, markdown_table
+    from tools.evaluate import COLUMNS, markdown_table
 
     summaries = [
         dict(model=name, version="1", images=3, images_per_s=9.0, **dict.fromkeys(COLUMNS, 0.5))

@@ -12,8 +12,8 @@ import pytest
 from apache_beam.io.filesystems import FileSystems
 
 import pipeline
-from pipeline.colorize import EXIT_SOME_FILES_FAILED, main, read_metadata, read_parquet
-from pipeline.records import METADATA_SCHEMA
+from pipeline.colorize import EXIT_SOME_FILES_FAILED, main
+from pipeline.records import METADATA_SCHEMA, read_metadata, read_parquet
 from tests.conftest import color_photo, write_image
 from transforms.color import luminance
 from transforms.metrics import FIDELITY_NAMES, METRIC_NAMES

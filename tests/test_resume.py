@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 
 import pipeline
-from pipeline.colorize import read_metadata
+from pipeline.records import read_metadata
 from tests.conftest import color_photo, write_image
 
 REPOSITORY = Path(__file__).parents[1]

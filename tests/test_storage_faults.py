@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import pipeline
-from pipeline.colorize import read_metadata
+from pipeline.records import read_metadata
 from pipeline.storage import EMULATOR_HOST_VARIABLE
 from tests.conftest import color_photo, write_image
 

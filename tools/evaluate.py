@@ -1,6 +1,6 @@
 """Compare models on a folder of color photos, scored by the pipeline's own --evaluate.
 
-    python -m models.evaluate --data data/corpus/val/scenes data/corpus/val/people --models gray unet default
+    python -m tools.evaluate --data data/corpus/val/scenes data/corpus/val/people --models gray unet default
 
 Each model colorizes the photos' luminance with the real pipeline; a table per data
 folder gives the mean of every metric over the photos, the colorfulness of the results
@@ -22,7 +22,7 @@ import numpy as np
 
 import pipeline
 from models.registry import BUNDLED_DIR, resolve_model
-from pipeline.colorize import read_metadata
+from pipeline.records import STATUS_OK, read_metadata
 
 COLUMNS = ("psnr", "ssim", "mae", "psnr_ab", "ssim_ab", "mae_ab", "delta_e2000", "skin_delta_e2000", "colorfulness")
 GRAY = "gray"
@@ -49,7 +49,9 @@ def evaluate(data: str, model_name: str, out: Path) -> tuple[dict, dict[str, flo
     pipeline.run(
         ["--input", data, "--output", str(output), "--model", model_name, "--evaluate", "--output_format", "png"]
     )
-    rows = [row for row in read_metadata(str(output)).to_pylist() if row["status"] == "ok" and row["psnr"] is not None]
+    rows = [
+        row for row in read_metadata(str(output)).to_pylist() if row["status"] == STATUS_OK and row["psnr"] is not None
+    ]
     spec = resolve_model(model_name)
     summary = {"model": spec.name, "version": spec.version, "images": len(rows)}
     for column in COLUMNS:  # skin_delta_e2000 only over photos with a face found
@@ -96,7 +98,7 @@ def markdown_table(summaries: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", required=True, help="folders of color photos, a table for each")
     parser.add_argument("--models", nargs="+", default=[GRAY, "default"], help="bundled names or .keras paths")
     parser.add_argument("--out", default="runs/evaluate", help="where the colorized photos and tables go")

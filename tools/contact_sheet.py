@@ -1,6 +1,6 @@
 """A before/after contact sheet: each scan beside its colorization, as one PNG.
 
-python -m models.contact_sheet --input ../shared/data/demo/gray --model default --out docs/contact_sheet.png
+python -m tools.contact_sheet --input ../shared/data/demo/gray --model default --out docs/contact_sheet.png
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 import pipeline
-from pipeline.colorize import read_metadata
+from pipeline.records import STATUS_OK, read_metadata
 from transforms.color import decode_preview
 
 
@@ -44,7 +44,7 @@ def contact_sheet(pairs: list[tuple[str, str]], height: int = 256, columns: int 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.contact_sheet", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.contact_sheet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True)
     parser.add_argument("--model", default="default")
     parser.add_argument("--out", required=True, help="PNG file to write")
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as output:
         pipeline.run(["--input", args.input, "--output", output, "--model", args.model, "--output_format", "png"])
         rows = sorted(read_metadata(output).to_pylist(), key=lambda row: row["source_path"])
-        pairs = [(row["source_path"], row["output_path"]) for row in rows if row["status"] == "ok"]
+        pairs = [(row["source_path"], row["output_path"]) for row in rows if row["status"] == STATUS_OK]
         cv2.imwrite(args.out, contact_sheet(pairs, args.height))
     print(f"wrote {args.out} ({len(pairs)} scans)")
     return 0
