@@ -3,10 +3,11 @@
     python -m benchmarks.steps [--photo PATH] [--threads N]
 
 Where `benchmarks.throughput` says how fast the whole pipeline is, this says which step
-costs what: decode, lightness, model input, a/b upsampling, recombination, quantization,
-encoding and colorfulness, each on a real photo made gray and resized to 640 x 480 and to
-4000 x 3000 (CPU time of this process, median of several runs), then the default model's
-CPU and wall time per image in batches of 1 and 8. A measurement, not a test.
+costs what: the pipeline's `prepare_scan` (decode, lightness, model input) and `finish_scan`
+(a/b upsampling, recombination, quantization, encoding), whole and in parts, and
+colorfulness, each on a real photo made gray and resized to 640 x 480 and to 4000 x 3000
+(CPU time of this process, median of several runs), then the default model's CPU and wall
+time per image in batches of 1 and 8. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ import cv2
 import numpy as np
 
 from benchmarks.throughput import DEFAULT_DATA, gray_scan, load_keras_model, photo_paths
-from transforms.color import (
-    decode_scan,
-    encode_image,
-    luminance,
-    model_input,
-    quantize,
-    recombine_luminance,
-    restore_ab,
-)
+from pipeline.inference import limit_cpu_threads
+from pipeline.scans import finish_scan, prepare_scan
+from transforms.codec import decode_scan, encode_pixels, quantize
+from transforms.lab import luminance, recombine_luminance
+from transforms.letterbox import model_input, restore_ab
 from transforms.metrics import colorfulness
 
 SIZES = ((640, 480), (4000, 3000))
@@ -47,25 +44,34 @@ def cpu_ms(step, repeats: int) -> float:
 
 
 def step_costs(photo: Path, size: tuple[int, int], model, input_size: int) -> dict[str, float]:
-    """CPU ms of every step of one scan of `size` (width, height), with the model's real prediction."""
+    """CPU ms of every step of one scan of `size` (width, height), with the model's real prediction.
+
+    `prepare_scan` and `finish_scan` are the pipeline's two steps around the model; the rows
+    between them are their parts.
+    """
     width, height = size
     data = cv2.imencode(".jpg", gray_scan(photo, size), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
-    decoded = decode_scan(data)
-    lightness = luminance(decoded.pixels)
-    grid, box = model_input(lightness, input_size)
-    prediction = np.asarray(model.predict_on_batch(grid[None]))[0]
-    ab = restore_ab(prediction, box, height, width)
-    colorized = recombine_luminance(lightness, ab)
+
+    def prepare():
+        return prepare_scan("scan.jpg", "scan.jpg", "out/scan.jpg", data, "", input_size, keep_truth=False)
+
+    scan = prepare()
+    prediction = np.asarray(model.predict_on_batch(scan.model_input[None]))[0]
+    lightness = luminance(scan.pixels)
+    ab = restore_ab(prediction, scan.letterbox, height, width)
+    colorized = finish_scan(scan, prediction, "jpg", keep_float=True).colorized
     pixels = quantize(colorized, 8)
     repeats = 7 if width * height < 1e6 else 3
     return {
+        "prepare_scan": cpu_ms(prepare, repeats),
         "decode": cpu_ms(lambda: decode_scan(data), repeats),
-        "luminance": cpu_ms(lambda: luminance(decoded.pixels), repeats),
+        "luminance": cpu_ms(lambda: luminance(scan.pixels), repeats),
         "model_input": cpu_ms(lambda: model_input(lightness, input_size), repeats),
-        "restore_ab": cpu_ms(lambda: restore_ab(prediction, box, height, width), repeats),
+        "finish_scan": cpu_ms(lambda: finish_scan(scan, prediction, "jpg"), repeats),
+        "restore_ab": cpu_ms(lambda: restore_ab(prediction, scan.letterbox, height, width), repeats),
         "recombine_luminance": cpu_ms(lambda: recombine_luminance(lightness, ab), repeats),
         "quantize": cpu_ms(lambda: quantize(colorized, 8), repeats),
-        "encode_jpg": cpu_ms(lambda: encode_image(colorized, "jpg", 8), repeats),
+        "encode_jpg": cpu_ms(lambda: encode_pixels(pixels, "jpg"), repeats),
         "colorfulness": cpu_ms(lambda: colorfulness(pixels), repeats),
     }
 
@@ -94,8 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help="bundled model name or .keras path")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow CPU threads (0: its default)")
     args = parser.parse_args(argv)
-    from pipeline.inference import limit_cpu_threads
-
     limit_cpu_threads(args.threads)
     model, spec, _ = load_keras_model(args.model)
     photo = args.photo or photo_paths(DEFAULT_DATA)[0]

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from transforms.color import has_image_suffix
+from transforms.codec import has_image_suffix
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "train"
@@ -41,8 +41,9 @@ INCLUDES = {
     "--inference_threads=(cores / 2): includes starting the worker processes, their TensorFlow import and model load",
     "pipeline_multithread": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_threading: "
     "two bundle threads in one process sharing one model",
-    "naive": "a Python loop: read file, decode, luminance, letterbox, predict_on_batch of 1, restore a/b, "
-    "recombine, encode, write; excludes TF import and model load (one warm-up prediction)",
+    "naive": "a Python loop: read file, prepare_scan (decode, luminance, letterbox), predict_on_batch of 1, "
+    "finish_scan (restore a/b, recombine, quantize, encode), write; excludes TF import and model load "
+    "(one warm-up prediction)",
 }
 
 
@@ -98,16 +99,22 @@ def load_keras_model(model: str):
 
 def measure_model_only(scans: list[Path], model: str, batch_size: int) -> dict:
     """The model alone on pre-decoded batches of the pipeline's own model input: the upper limit."""
-    from transforms.color import decode_scan, luminance, model_input
-
     loaded, spec, load_seconds = load_keras_model(model)
-    inputs = [model_input(luminance(decode_scan(p.read_bytes()).pixels), spec.input_size)[0] for p in scans]
+    inputs = [_prepared(path, spec.input_size).model_input for path in scans]
     batches = [np.stack(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
     loaded.predict_on_batch(batches[0])  # warm-up: graph tracing is a one-time cost
     started = time.perf_counter()
     for batch in batches:
         np.asarray(loaded.predict_on_batch(batch))
     return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
+
+
+def _prepared(path: Path, input_size: int, output: Path | None = None):
+    """The pipeline's Scan of one file (its sha256 is not computed: nothing here compares it)."""
+    from pipeline.scans import prepare_scan  # here, not above: a mode's process imports only what it uses
+
+    destination = str((output or path.parent) / path.name)
+    return prepare_scan(str(path), path.name, destination, path.read_bytes(), "", input_size, keep_truth=False)
 
 
 def measure_pipeline(scans: list[Path], model: str, batch_size: int, output: Path, extra: list[str]) -> dict:
@@ -128,20 +135,17 @@ def measure_pipeline(scans: list[Path], model: str, batch_size: int, output: Pat
 
 
 def measure_naive(scans: list[Path], model: str, output: Path) -> dict:
-    """What a user would write: one file at a time, read, predict (batch of 1), write, same color functions."""
-    from transforms.color import decode_scan, encode_image, luminance, model_input, recombine_luminance, restore_ab
+    """What a user would write: one file at a time, read, predict (batch of 1), write, with the pipeline's steps."""
+    from pipeline.scans import finish_scan
 
     loaded, spec, load_seconds = load_keras_model(model)
     loaded.predict_on_batch(np.zeros((1, spec.input_size, spec.input_size, 1), np.float32))  # warm-up
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for path in scans:
-        decoded = decode_scan(path.read_bytes())
-        lightness = luminance(decoded.pixels)
-        grid, box = model_input(lightness, spec.input_size)
-        prediction = np.asarray(loaded.predict_on_batch(grid[None]))[0]
-        ab = restore_ab(prediction, box, decoded.height, decoded.width)
-        (output / path.name).write_bytes(encode_image(recombine_luminance(lightness, ab), "jpg", decoded.bit_depth))
+        scan = _prepared(path, spec.input_size, output)
+        prediction = np.asarray(loaded.predict_on_batch(scan.model_input[None]))[0]
+        Path(scan.output_path).write_bytes(finish_scan(scan, prediction, "jpg").encoded)
     return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
 
 

@@ -20,7 +20,7 @@ from models.efficientnet import (
     efficientnet_lite2_encoder_untrained,
 )
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
-from transforms.color import AB_SCALE
+from transforms.lab import AB_SCALE
 
 
 def conv_bn_act(x, filters: int, name: str, activation: str = "relu", kernel_size: int = 3):

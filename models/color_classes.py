@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from transforms.color import AB_SCALE, lab_to_bgr
+from transforms.lab import AB_SCALE, lab_to_bgr
 
 GRID = 10.0  # bin width in a/b units, as in the paper
 AB_LIMIT = 110.0  # a/b bin centers span [-110, 110]

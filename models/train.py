@@ -31,7 +31,9 @@ from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.losses import LOSSES
 from models.registry import BUNDLED_DIR, file_sha256, resolve_model
-from transforms.color import AB_SCALE, L_SCALE, bgr_to_lab, decode_scan, has_image_suffix, letterbox, to_float_bgr
+from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
+from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
+from transforms.letterbox import letterbox
 
 logger = logging.getLogger("revivacolor.train")
 

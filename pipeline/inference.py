@@ -8,6 +8,7 @@ safe_mode on and its sha256 checked, and batches the scans' model inputs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import logging
 import os
@@ -163,10 +164,13 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
         started = time.perf_counter()
         predictions = np.asarray(model.predict_on_batch(np.stack([scan.model_input for scan in batch])))
         share = (time.perf_counter() - started) / len(batch)
-        for scan in batch:
-            scan.seconds += share
+        # Each scan with its share of the batch's time: a new Scan, as Beam's elements are not to be changed.
         return [
-            PredictionResult(example=scan, inference=prediction, model_id=self._spec.version)
+            PredictionResult(
+                example=dataclasses.replace(scan, seconds=scan.seconds + share),
+                inference=prediction,
+                model_id=self._spec.version,
+            )
             for scan, prediction in zip(batch, predictions, strict=True)
         ]
 

@@ -6,7 +6,7 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.color import PEAK_BYTES_PER_PIXEL
+from transforms.codec import PEAK_BYTES_PER_PIXEL
 
 OUTPUT_FORMATS = ("png", "jpg", "tiff")
 MAX_VIVIDNESS = 3.0

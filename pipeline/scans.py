@@ -13,25 +13,28 @@ from dataclasses import dataclass
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
-from transforms.color import (
+from transforms.codec import (
     FORMAT_EXTENSIONS,
-    Letterbox,
-    colorized_strips,
     decode_scan,
+    encode_pixels,
     format_for_path,
     has_image_suffix,
-    luminance,
-    model_input,
+    output_bit_depth,
     quantize,
 )
+from transforms.lab import luminance, recombine_luminance, row_strips
+from transforms.letterbox import Letterbox, ab_rows, model_input
 from transforms.metrics import Colorfulness
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scan:
-    """Everything the steps after inference need: the full-resolution L and how it was shrunk."""
+    """Everything the steps after inference need: the decoded scan and how its L was shrunk.
+
+    Frozen: Beam's elements are not changed once emitted; a step that adds to `seconds` makes a new Scan.
+    """
 
     source_path: str
     relative_path: str
@@ -192,15 +195,39 @@ def colorize_scan(
 ) -> tuple[np.ndarray, float, np.ndarray | None]:
     """The colorized scan as integers of `bit_depth`, its colorfulness, and (if asked) its float BGR.
 
-    Made strip by strip, so only the result and one strip's temporaries are in memory; the
-    float image (12 bytes a pixel) only when it is scored against a ground truth.
+    The predicted a/b are cut out of the letterbox and upsampled, put on the scan's own L and
+    quantized, strip by strip (`row_strips`): every step works per pixel or per row, so the
+    strips together are exactly the whole image, and only the result and one strip's temporaries
+    are in memory; the float image (12 bytes a pixel) only when it is scored against a ground truth.
     """
     pixels = np.empty((scan.height, scan.width, 3), np.uint16 if bit_depth == 16 else np.uint8)
     colorized = np.empty(pixels.shape, np.float32) if keep_float else None
     colorfulness = Colorfulness()
-    for rows, bgr in colorized_strips(scan.pixels, prediction, scan.letterbox):
+    ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
+    for rows in row_strips(scan.height, scan.width):
+        bgr = recombine_luminance(luminance(scan.pixels[rows]), ab(rows))
         pixels[rows] = quantize(bgr, bit_depth)
         colorfulness.add(pixels[rows] if bit_depth == 8 else quantize(bgr, 8))
         if colorized is not None:
             colorized[rows] = bgr
     return pixels, colorfulness.value(), colorized
+
+
+@dataclass(frozen=True)
+class FinishedScan:
+    """A colorized scan, encoded in its output format."""
+
+    encoded: bytes
+    colorfulness: float
+    colorized: np.ndarray | None  # float BGR in [0, 1], only when asked for (to score it)
+
+
+def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_float: bool = False) -> FinishedScan:
+    """The finishing step of every scan after the model: restore a/b, recombine with the scan's L, quantize, encode.
+
+    `prediction` is the model's (size, size, 2) output for `scan.model_input`; the result keeps the
+    scan's size and, where the format holds it, its bit depth (`output_bit_depth`).
+    """
+    bit_depth = output_bit_depth(image_format, scan.bit_depth)
+    pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float)
+    return FinishedScan(encode_pixels(pixels, image_format), colorfulness, colorized)

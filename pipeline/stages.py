@@ -38,7 +38,7 @@ from pipeline.scans import (
     Scan,
     chosen_format,
     colliding_names,
-    colorize_scan,
+    finish_scan,
     ground_truth_location,
     is_scan_file,
     output_name,
@@ -47,7 +47,7 @@ from pipeline.scans import (
     relative_path,
 )
 from pipeline.storage import skip_credentials_for_emulator
-from transforms.color import decode_scan, encode_pixels, output_bit_depth
+from transforms.codec import decode_scan
 from transforms.metrics import fidelity_metrics
 
 logger = logging.getLogger("revivacolor")
@@ -262,6 +262,7 @@ class ColorizeScans(beam.PTransform):
 
 
 def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
+    values.setdefault("seconds", scan.seconds)
     return metadata_row(
         source_path=scan.source_path,
         source_sha256=scan.source_sha256,
@@ -269,7 +270,6 @@ def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
         height=scan.height,
         bit_depth=scan.bit_depth,
         input_channels=scan.input_channels,
-        seconds=scan.seconds,
         **_model_columns(spec),
         **values,
     )
@@ -295,28 +295,33 @@ class _WriteColorizedFn(beam.DoFn):
             image_format = chosen_format(scan.relative_path, self._format)
             destination = scan.output_path
             truth_path, truth = self._ground_truth_for(scan)
-            bit_depth = output_bit_depth(image_format, scan.bit_depth)
             prediction = np.asarray(result.inference) * self._options["vividness"]
-            pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, truth is not None)
+            finished = finish_scan(scan, prediction, image_format, keep_float=truth is not None)
             claims = self._claim(scan)
-            write_atomically(destination, encode_pixels(pixels, image_format))
+            write_atomically(destination, finished.encoded)
             self._disk.succeeded()
-            metrics = fidelity_metrics(colorized, truth) if truth is not None else {}
-            metrics["colorfulness"] = colorfulness
+            metrics = fidelity_metrics(finished.colorized, truth) if truth is not None else {}
+            metrics["colorfulness"] = finished.colorfulness
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             self._disk.failed(error, scan.output_path)
             logger.warning("[error] %s: %s", scan.source_path, describe_error(error))
             yield _scan_row(scan, self._spec, status=STATUS_ERROR, error=describe_error(error))
             return
-        scan.seconds += time.perf_counter() - started
+        seconds = scan.seconds + time.perf_counter() - started  # the scan itself is Beam's: not changed
         row = _scan_row(
-            scan, self._spec, status=STATUS_OK, output_path=destination, ground_truth_path=truth_path, **metrics
+            scan,
+            self._spec,
+            status=STATUS_OK,
+            output_path=destination,
+            ground_truth_path=truth_path,
+            seconds=seconds,
+            **metrics,
         )
         try:
             write_receipt(self._output, row, self._options, claims)
         except Exception as error:  # noqa: BLE001 - the image is written; only a rerun's shortcut is lost
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
-        logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, scan.seconds)
+        logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, seconds)
         yield row
 
     def _claim(self, scan: Scan) -> list[str]:

@@ -109,7 +109,7 @@ def test_every_bad_file_is_an_error_row_and_every_good_file_is_written(bad_archi
 
 
 def test_max_pixels_is_checked_from_the_header_before_decoding():
-    from transforms.color import ScanDecodeError, decode_scan
+    from transforms.codec import ScanDecodeError, decode_scan
 
     with pytest.raises(ScanDecodeError, match="60000 x 60000"):
         decode_scan(png_claiming(60000, 60000))  # 3.6 gigapixels: decoding would need 10 GB

@@ -6,22 +6,10 @@ import pytest
 
 from pipeline.scans import colorize_scan, prepare_scan
 from tests.conftest import color_photo
-from transforms import color
-from transforms.color import (
-    ScanDecodeError,
-    _outside_srgb,
-    bgr_to_lab,
-    decode_scan,
-    encode_image,
-    lab_to_bgr,
-    letterbox,
-    luminance,
-    model_input,
-    quantize,
-    recombine_luminance,
-    restore_ab,
-    to_float_bgr,
-)
+from transforms import lab
+from transforms.codec import ScanDecodeError, decode_scan, encode_image, quantize, to_float_bgr
+from transforms.lab import _outside_srgb, bgr_to_lab, lab_to_bgr, luminance, recombine_luminance
+from transforms.letterbox import letterbox, model_input, restore_ab
 from transforms.metrics import colorfulness
 
 
@@ -152,10 +140,10 @@ def test_strips_give_exactly_the_whole_image_result(pixels, bit_depth, monkeypat
     prediction = np.random.default_rng(0).uniform(-0.6, 0.6, (16, 16, 2)).astype(np.float32)
 
     whole, whole_colorfulness, whole_float = colorize_scan(scan, prediction, bit_depth, keep_float=True)
-    assert len(list(color.row_strips(37, 23))) == 1
+    assert len(list(lab.row_strips(37, 23))) == 1
     whole_lightness = luminance(pixels)
-    monkeypatch.setattr(color, "STRIP_PIXELS", 23 * 5)  # strips of 5 rows, the last one of 2
-    assert len(list(color.row_strips(37, 23))) == 8
+    monkeypatch.setattr(lab, "STRIP_PIXELS", 23 * 5)  # strips of 5 rows, the last one of 2
+    assert len(list(lab.row_strips(37, 23))) == 8
     strips, strips_colorfulness, strips_float = colorize_scan(scan, prediction, bit_depth, keep_float=True)
 
     np.testing.assert_array_equal(strips, whole)

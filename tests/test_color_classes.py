@@ -12,7 +12,7 @@ from models.color_classes import (
     nearest_bin,
     rebalancing_weights,
 )
-from transforms.color import AB_SCALE, bgr_to_lab
+from transforms.lab import AB_SCALE, bgr_to_lab
 
 
 def test_bins_cover_the_srgb_gamut_and_nothing_outside_it():

@@ -48,7 +48,7 @@ def wheels(tmp_path_factory) -> dict[str, Path]:
     built = {kind: next((work / f"from-{kind}").glob("revivacolor-*.whl")) for kind in ("tree", "sdist")}
     for wheel in built.values():
         names = set(zipfile.ZipFile(wheel).namelist())
-        assert BUNDLED <= names and "pipeline/__main__.py" in names and "transforms/color.py" in names
+        assert BUNDLED <= names and "pipeline/__main__.py" in names and "transforms/lab.py" in names
     return built
 
 

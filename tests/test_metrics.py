@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.conftest import color_photo
-from transforms.color import to_float_bgr
+from transforms.codec import to_float_bgr
 from transforms.metrics import colorfulness, delta_e2000, detect_faces, fidelity_metrics, psnr, ssim
 
 

@@ -15,7 +15,7 @@ import pipeline
 from pipeline.colorize import EXIT_SOME_FILES_FAILED, main
 from pipeline.records import METADATA_SCHEMA, read_metadata, read_parquet
 from tests.conftest import color_photo, write_image
-from transforms.color import luminance
+from transforms.lab import luminance
 from transforms.metrics import FIDELITY_NAMES, METRIC_NAMES
 
 
@@ -188,7 +188,8 @@ def test_inference_threads_limit_tensorflow_in_a_fresh_worker_process():
 def test_vividness_scales_the_chroma_and_a_changed_vividness_redoes_the_file(tmp_path):
     """A model that predicts one color everywhere: --vividness 2 doubles its chroma, 0 gives gray."""
     from models.architectures import build_gray_baseline
-    from transforms.color import AB_SCALE, bgr_to_lab, to_float_bgr
+    from transforms.codec import to_float_bgr
+    from transforms.lab import AB_SCALE, bgr_to_lab
 
     model = build_gray_baseline(32)
     kernel, _ = model.get_layer("ab").get_weights()

@@ -14,7 +14,7 @@ from apache_beam.io.filesystems import FileSystems
 
 import pipeline
 from pipeline.records import STATUS_OK, read_metadata
-from transforms.color import decode_preview
+from transforms.codec import decode_preview
 
 
 def thumbnail(path: str, height: int) -> np.ndarray:

@@ -16,7 +16,8 @@ import threading
 import cv2
 import numpy as np
 
-from transforms.color import AB_MAX, AB_MIN, bgr_to_lab, quantize, row_strips, to_float_bgr
+from transforms.codec import quantize, to_float_bgr
+from transforms.lab import AB_MAX, AB_MIN, bgr_to_lab, row_strips
 
 SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 FIDELITY_NAMES = ("mae", "mse", "psnr", "ssim", "mae_ab", "mse_ab", "psnr_ab", "ssim_ab")

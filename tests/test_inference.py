@@ -1,0 +1,84 @@
+"""The RunInference model handler on its own, without a pipeline (as Beam tests its sklearn handler)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from apache_beam.ml.inference.base import PredictionResult
+
+from models.registry import ModelSpec
+from pipeline.inference import ColorizerModelHandler
+from pipeline.scans import prepare_scan
+from tests.conftest import color_photo
+from transforms.codec import encode_pixels
+
+SIZE = 16
+
+
+class FakeModel:
+    """Stands in for a Keras model: counts its calls, answers a/b of the right shape from the L it is given."""
+
+    def __init__(self):
+        self.batch_sizes: list[int] = []
+
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
+        self.batch_sizes.append(len(batch))
+        return np.concatenate([batch, -batch], axis=-1) * 0.5
+
+
+class FailingModel:
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
+        raise RuntimeError("out of memory")
+
+
+def scans(count: int) -> list:
+    return [
+        prepare_scan(
+            f"s{index}.png",
+            f"s{index}.png",
+            f"out/s{index}.png",
+            encode_pixels(color_photo(12 + index, 20, seed=index), "png"),
+            "0" * 64,
+            SIZE,
+            keep_truth=False,
+        )
+        for index in range(count)
+    ]
+
+
+def handler(batch_size: int = 4) -> ColorizerModelHandler:
+    return ColorizerModelHandler(ModelSpec("fake", "unused.keras", "7", SIZE), max_batch_size=batch_size)
+
+
+def test_one_predict_call_per_batch_and_one_result_per_scan_in_order():
+    model, batch = FakeModel(), scans(3)
+    results = list(handler().run_inference(batch, model))
+    assert model.batch_sizes == [3]
+    assert [result.example.source_path for result in results] == ["s0.png", "s1.png", "s2.png"]
+    for scan, result in zip(batch, results, strict=True):
+        assert isinstance(result, PredictionResult) and result.model_id == "7"
+        assert result.inference.shape == (SIZE, SIZE, 2)
+        np.testing.assert_allclose(result.inference[:, :, 0], scan.model_input[:, :, 0] * 0.5)
+
+
+def test_each_scan_gets_its_share_of_the_time_in_a_new_element():
+    batch = scans(2)
+    before = [scan.seconds for scan in batch]
+    results = list(handler().run_inference(batch, FakeModel()))
+    assert [scan.seconds for scan in batch] == before  # Beam's elements are not changed once emitted
+    for scan, result in zip(batch, results, strict=True):
+        assert result.example is not scan
+        assert result.example.seconds >= scan.seconds
+        assert result.example.source_path == scan.source_path and result.example.pixels is scan.pixels
+
+
+def test_batching_bounds_and_size_estimate():
+    model_handler, batch = handler(batch_size=5), scans(2)
+    assert model_handler.batch_elements_kwargs() == {"min_batch_size": 5, "max_batch_size": 5}
+    assert model_handler.get_num_bytes(batch) == sum(scan.model_input.nbytes for scan in batch)
+    assert model_handler.get_metrics_namespace() == "RevivaColor"
+
+
+def test_a_failing_model_raises_for_the_whole_batch():
+    with pytest.raises(RuntimeError, match="out of memory"):
+        list(handler().run_inference(scans(2), FailingModel()))
