@@ -2,8 +2,9 @@
 
     python -m pipeline.report OUTPUT [OUTPUT ...] [--out report.html]
 
-One folder gives a summary (mean and median of every metric, counts of ok and error),
-the error rows, histograms and a gallery (scan, result, ground truth) sortable by any
+One folder gives a summary (counts of ok and error; for every metric, over how many files
+it was taken, its mean and median), the error rows, histograms and a gallery (scan,
+result, ground truth; files by their path below the folder they share) sortable by any
 metric. Several folders (runs of different models over the same scans) give one
 report with a column per model and their results side by side. Thumbnails are
 embedded, and large runs show only the worst, the best and a random sample, so the
@@ -25,7 +26,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.records import STATUS_OK, read_metadata
-from transforms.color import decode_preview
+from transforms.codec import decode_preview
 from transforms.metrics import METRIC_NAMES
 
 REPORT_METRICS = (*METRIC_NAMES, "colorfulness")
@@ -93,6 +94,8 @@ def summary_table(runs: Sequence[Run]) -> str:
         per_run = [_values(run.ok_rows, metric) for run in runs]
         if not any(per_run):
             continue
+        # Metrics need a ground truth, colorfulness does not: each says over how many files it was taken.
+        lines.append(f"<tr><td>{metric} (n)</td>{''.join(f'<td>{len(values)}</td>' for values in per_run)}</tr>")
         for name, reduce in (("mean", statistics.fmean), ("median", statistics.median)):
             cells = "".join(f"<td>{_format(reduce(values)) if values else ''}</td>" for values in per_run)
             better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
@@ -112,33 +115,50 @@ def errors_table(runs: Sequence[Run]) -> str:
     return f'<table id="errors"><tr><th>model</th><th>file</th><th>error</th></tr>{cells}</table>'
 
 
-def histogram_svg(values: Sequence[float], title: str, bins: int = 20) -> str:
-    """A small inline SVG histogram."""
+def histogram_svg(values: Sequence[float], metric: str, title: str, bins: int = 20) -> str:
+    """A small inline SVG histogram: the metric along the x axis, the number of files up the y axis."""
     counts, edges = np.histogram(values, bins=bins)
-    width, height, bar = 320, 120, 320 / bins
-    peak = max(int(counts.max()), 1)
+    left, width, height = 28, 320, 120
+    bar, peak = width / bins, max(int(counts.max()), 1)
     bars = "".join(
-        f'<rect x="{i * bar:.1f}" y="{height - 100 * c / peak:.1f}" '
+        f'<rect x="{left + i * bar:.1f}" y="{height - 100 * c / peak:.1f}" '
         f'width="{bar - 1:.1f}" height="{100 * c / peak:.1f}">'
         f"<title>{edges[i]:.3g} to {edges[i + 1]:.3g}: {c}</title></rect>"
         for i, c in enumerate(counts)
     )
+    middle = height - 50
+    axes = (
+        f'<text x="{left - 4}" y="{height - 100 + 10}" text-anchor="end">{peak}</text>'
+        f'<text x="{left - 4}" y="{height}" text-anchor="end">0</text>'
+        f'<text x="10" y="{middle}" transform="rotate(-90 10 {middle})" text-anchor="middle">files</text>'
+        f'<text x="{left}" y="{height + 14}">{edges[0]:.3g}</text>'
+        f'<text x="{left + width}" y="{height + 14}" text-anchor="end">{edges[-1]:.3g}</text>'
+        f'<text x="{left + width / 2}" y="{height + 14}" text-anchor="middle">{html.escape(metric)}</text>'
+    )
     return (
-        f'<figure><svg width="{width}" height="{height + 16}" role="img" aria-label="{html.escape(title)}">{bars}'
-        f'<text x="0" y="{height + 14}">{edges[0]:.3g}</text>'
-        f'<text x="{width}" y="{height + 14}" text-anchor="end">{edges[-1]:.3g}</text></svg>'
-        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        f'<figure><svg width="{left + width}" height="{height + 18}" role="img" aria-label="{html.escape(title)}">'
+        f"{bars}{axes}</svg><figcaption>{html.escape(title)}</figcaption></figure>"
     )
 
 
 def histograms(runs: Sequence[Run]) -> str:
+    """The distributions of CIEDE2000 and PSNR, with their heading; nothing where no run has two values of either."""
     figures = [
-        histogram_svg(values, f"{metric}, {run.model}")
+        histogram_svg(values, metric, f"{metric}, {run.model}")
         for metric in ("delta_e2000", "psnr")
         for run in runs
         if len(values := _values(run.ok_rows, metric)) > 1
     ]
-    return f'<div class="histograms">{"".join(figures)}</div>'
+    return f'<h2>Distributions</h2><div class="histograms">{"".join(figures)}</div>' if figures else ""
+
+
+def shown_names(paths: Sequence[str]) -> dict[str, str]:
+    """Each path as the gallery shows it: relative to the folder all of them share (`box1/001.tif`)."""
+    folders = [path.split("/")[:-1] for path in paths]
+    shared = 0
+    while folders and all(len(parts) > shared and parts[shared] == folders[0][shared] for parts in folders):
+        shared += 1
+    return {path: "/".join(path.split("/")[shared:]) for path in paths}
 
 
 def select_gallery(keys: list[str], score: dict[str, float], extremes: int, sample: int, seed: int = 0) -> list[str]:
@@ -165,6 +185,7 @@ def gallery(runs: Sequence[Run], extremes: int, sample: int) -> str:
         if sort_metric and _values([row], sort_metric):
             score[key] = -row[sort_metric] if sort_metric in LOWER_IS_BETTER else row[sort_metric]
     chosen = select_gallery(keys, score, extremes, sample)
+    names = shown_names(keys)
     metrics = [m for m in REPORT_METRICS if any(_values(run.ok_rows, m) for run in runs)]
     header = "<th>scan</th>" + "".join(f"<th>{html.escape(run.model)}</th>" for run in runs) + "<th>ground truth</th>"
     sorter = "".join(f'<option value="{m}"{" selected" if m == sort_metric else ""}>{m}</option>' for m in metrics)
@@ -173,7 +194,7 @@ def gallery(runs: Sequence[Run], extremes: int, sample: int) -> str:
         rows = [source.get(key) for source in by_source]
         first = next(row for row in rows if row)
         truth = next((row["ground_truth_path"] for row in rows if row and row["ground_truth_path"]), None)
-        cells = [_image_cell(key, html.escape(key.rsplit("/", 1)[-1]), gray=truth == key)]
+        cells = [_image_cell(key, html.escape(names[key]), gray=truth == key)]
         for row in rows:
             if row is None or row["status"] != STATUS_OK:
                 cells.append(f'<td class="error">{html.escape(row["error"] if row else "not in this run")}</td>')
@@ -205,7 +226,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}#summary td{text-align:right}
 #summary td:first-child{text-align:left}img{height:160px}small{color:#555}.error{color:#a00}
-.histograms{display:flex;flex-wrap:wrap;gap:1em}rect{fill:#4a7ab0}
+.histograms{display:flex;flex-wrap:wrap;gap:1em}rect{fill:#4a7ab0}svg text{font-size:11px;fill:#555}
 """
 _SCRIPT = """
 const lowerIsBetter = new Set(%s);
@@ -241,7 +262,7 @@ def render_report(runs: Sequence[Run], extremes: int = 24, sample: int = 24) -> 
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>Outputs: {', '.join(html.escape(run.output) for run in runs)}</p>"
         f"<h2>Summary</h2>{summary_table(runs)}<h2>Errors</h2>{errors_table(runs)}"
-        f"<h2>Distributions</h2>{histograms(runs)}<h2>Gallery</h2>{gallery(runs, extremes, sample)}"
+        f"{histograms(runs)}<h2>Gallery</h2>{gallery(runs, extremes, sample)}"
         f"<script>{script}</script></body></html>"
     )
 

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 import pipeline
-from pipeline.report import select_gallery, write_report
+from pipeline.records import STATUS_OK, metadata_row
+from pipeline.report import Run, histograms, render_report, select_gallery, shown_names, summary_table, write_report
 from tests.conftest import color_photo, write_image
 
 CHROMIUM_FLAGS = [
@@ -64,6 +65,35 @@ def test_large_runs_show_the_worst_the_best_and_a_sample():
     assert len(chosen) == 25 and chosen[:10] == keys[:10] and chosen[10:20] == keys[-10:]
     assert chosen == select_gallery(keys, score, extremes=10, sample=5)  # the same sample every time
     assert select_gallery(keys[:20], score, extremes=10, sample=5) == keys[:20]
+
+
+def test_summary_says_over_how_many_files_each_metric_was_taken():
+    rows = [
+        {"status": "ok", "psnr": 20.0, "colorfulness": 30.0},
+        {"status": "ok", "psnr": None, "colorfulness": 40.0},
+        {"status": "ok", "psnr": None, "colorfulness": 50.0},
+    ]
+    table = summary_table([Run(output="out", model="m", rows=rows)])
+    assert "<tr><td>psnr (n)</td><td>1</td></tr>" in table
+    assert "<tr><td>colorfulness (n)</td><td>3</td></tr>" in table
+
+
+def test_histograms_have_labelled_axes_and_no_heading_without_them():
+    def run(*psnr: float) -> Run:
+        rows = [metadata_row(source_path=f"/s/{i}.png", status=STATUS_OK, psnr=v) for i, v in enumerate(psnr)]
+        return Run(output="out", model="m", rows=rows)
+
+    figure = histograms([run(20.0, 25.0)])
+    assert figure.startswith("<h2>Distributions</h2>") and ">files</text>" in figure and ">psnr</text>" in figure
+    assert histograms([run(20.0)]) == ""
+    assert "Distributions" not in render_report([run(20.0)])
+
+
+def test_gallery_names_files_by_their_path_below_the_shared_folder():
+    paths = ["/archive/scans/box1/001.tif", "/archive/scans/box2/001.tif", "gs://b/x/box3/a.tif"]
+    assert shown_names(paths[:2]) == {paths[0]: "box1/001.tif", paths[1]: "box2/001.tif"}
+    assert shown_names(paths[2:]) == {paths[2]: "a.tif"}
+    assert shown_names(paths)[paths[2]] == paths[2]  # nothing shared: the whole path
 
 
 def _chromium() -> str:
