@@ -3,7 +3,7 @@
 When STORAGE_EMULATOR_HOST is set, google-cloud-storage sends every request to that
 emulator and uses anonymous credentials. Beam 2.77 (`gcsio.create_storage_client`)
 first looks for Google credentials anyway (`apache_beam.internal.gcp.auth`); with none
-to find, it retries for about 28 s in every process before it connects anonymously.
+to find, it retries (with back-off, in every process) before it connects anonymously.
 """
 
 from __future__ import annotations

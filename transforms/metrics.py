@@ -102,7 +102,7 @@ def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
 
 class Colorfulness:
     """Hasler and Suesstrunk's M3 on 8-bit sRGB, added up strip by strip (a large scan's temporary
-    arrays then take the memory of one strip); 0 for gray, about 30-60 for ordinary photos."""
+    arrays then take the memory of one strip); 0 for gray, higher for more vivid pictures."""
 
     def __init__(self) -> None:
         self._pixels = 0

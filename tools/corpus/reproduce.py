@@ -80,19 +80,19 @@ def rcc_files(bundle: bytes) -> dict[str, bytes]:
 
 
 def _srgb_on_white(image: Image.Image) -> np.ndarray:
-    """RGB pixels in sRGB, alpha composited on white: the colour the photo shows on a page."""
+    """RGB pixels in sRGB, alpha composited on white: the color the photo shows on a page."""
     icc = image.info.get("icc_profile")
     if image.mode in ("P", "PA", "LA", "La", "RGBa"):
         image = image.convert("RGBA")
     alpha = image.getchannel("A") if image.mode == "RGBA" else None
-    colour = image.convert("RGB") if alpha is not None else image
+    color = image.convert("RGB") if alpha is not None else image
     if icc:
-        colour = ImageCms.profileToProfile(colour, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
-    colour = colour.convert("RGB")
+        color = ImageCms.profileToProfile(color, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
+    color = color.convert("RGB")
     if alpha is not None:
-        white = Image.new("RGBA", colour.size, "white")
-        colour = Image.alpha_composite(white, Image.merge("RGBA", (*colour.split(), alpha))).convert("RGB")
-    return np.asarray(colour)
+        white = Image.new("RGBA", color.size, "white")
+        color = Image.alpha_composite(white, Image.merge("RGBA", (*color.split(), alpha))).convert("RGB")
+    return np.asarray(color)
 
 
 def _shrunk(rgb: np.ndarray, max_side: int) -> np.ndarray:
@@ -106,7 +106,7 @@ def _shrunk(rgb: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def _write_jpeg(rgb: np.ndarray, target: Path) -> None:
-    """JPEG quality 92 with 4:4:4 chroma: colour detail is the training signal, so no chroma subsampling."""
+    """JPEG quality 92 with 4:4:4 chroma: color detail is the training signal, so no chroma subsampling."""
     Image.fromarray(rgb).save(target, "JPEG", quality=JPEG_QUALITY, subsampling=0)
 
 
