@@ -7,7 +7,7 @@
 #
 #   docker build -t REGION-docker.pkg.dev/PROJECT/REPOSITORY/revivacolor-worker:0.1.0 .
 #
-# Not built on the project's CI machines (no Docker engine there); see README.md, "Run on Dataflow with GPUs".
+# Not built on the project's CI machines (no Docker engine there); see docs/cloud.md, "Dataflow with GPUs".
 FROM apache/beam_python3.11_sdk:2.77.0 AS beam
 
 FROM python:3.11-slim-bookworm

@@ -54,7 +54,7 @@ class ColorizeOptions(PipelineOptions):
         parser.add_argument(
             "--model",
             default="default",
-            help="A bundled model name (default, or one listed in the README) or a path to a .keras file (local or gs://).",
+            help="A bundled model name (default, or one listed in docs/models.md) or a path to a .keras file (local or gs://).",
         )
         parser.add_argument(
             "--output_format",

@@ -6,7 +6,7 @@ Each model colorizes the photos' luminance with the real pipeline; a table per d
 folder gives the mean of every metric over the photos, the colorfulness of the results
 as a share of the originals', on how many photos the model beats the gray picture
 (CIEDE2000; when gray is among the models) and the model's inference speed on
-pre-decoded 256 x 256 batches (2 CPU cores unless a GPU is there).
+pre-decoded batches at its input size (on the GPU when TensorFlow sees one).
 """
 
 from __future__ import annotations
