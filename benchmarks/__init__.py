@@ -1,1 +1,1 @@
-"""Throughput benchmarks: how fast the pipeline colorizes scans, compared with the model alone."""
+"""Benchmarks: how fast the pipeline colorizes scans and how much memory a scan takes."""

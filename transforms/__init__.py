@@ -1,1 +1,1 @@
-"""Image transforms shared by the pipeline and training: decoding, CIELAB work, metrics."""
+"""Image math shared by the pipeline and training, NumPy and OpenCV only: codec, lab, letterbox, metrics."""
