@@ -146,15 +146,19 @@ def metadata_pattern(output: str) -> str:
 
 
 def read_parquet(path: str) -> pa.Table:
-    """One Parquet file (local or gs://), read entirely in the calling thread.
+    """One Parquet file (local or gs://), read through a copy of its bytes in Arrow's own memory.
 
-    Not pq.read_table: it scans through Arrow's dataset API, whose I/O threads may still hold
-    the Python file object after it returns. When the interpreter exits meanwhile (the last
-    thing `python -m pipeline` does is read its table), such a thread, dropping the object,
-    waits for a GIL that is gone and the process aborts with "terminate called without an
-    active exception" (apache/arrow#34314; a core dump of this project showed exactly that).
+    Arrow never holds the Python file object (nor any Python object): an Arrow thread that
+    dropped one while the interpreter exits (the last thing `python -m pipeline` does is read
+    its table) would wait for a GIL that is gone, and the process would abort with "terminate
+    called without an active exception" (apache/arrow#34314). The file is closed, and released,
+    before Arrow reads anything.
     """
-    with FileSystems.open(path) as handle, pq.ParquetFile(handle) as parquet:
+    with FileSystems.open(path) as handle:
+        data = handle.read()
+    copy = pa.BufferOutputStream()
+    copy.write(data)
+    with pq.ParquetFile(pa.BufferReader(copy.getvalue())) as parquet:
         return parquet.read()
 
 

@@ -47,7 +47,7 @@ def _run_and_check(bucket, argv: list[str], caplog) -> dict[str, dict]:
         result = pipeline.run(argv)
     print(f"emulator-backed pipeline run: {time.perf_counter() - started:.1f} s")
     assert result.state == "DONE"
-    assert CREDENTIAL_LOOKUP_GAVE_UP not in caplog.text, "a process spent about 28 s looking for credentials"
+    assert CREDENTIAL_LOOKUP_GAVE_UP not in caplog.text, "a process looked for credentials first"
 
     rows = {
         row["source_path"].split("/scans/", 1)[1]: row for row in read_metadata(f"gs://{bucket.name}/out").to_pylist()
