@@ -145,9 +145,9 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
     """Predicts a/b for batches of scans; each result keeps its Scan as `example`."""
 
     def __init__(self, spec: ModelSpec, max_batch_size: int = 8, cpu_threads: int = 0):
-        # Full batches: left to adapt, BatchElements starts small and grows only with the bundles it sees,
-        # so on the DirectRunner the model would see batches of a few scans; a bundle's last, partial
-        # batch is still flushed when the bundle ends.
+        # Full batches: left to adapt, BatchElements starts small and sizes batches from the timings it
+        # has seen, so the model would see a few scans at a time; a bundle's last, partial batch is still
+        # flushed when the bundle ends.
         super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
         self._spec, self._cpu_threads = spec, cpu_threads
 
