@@ -28,7 +28,7 @@ from apache_beam.runners.runner import PipelineResult
 from models.registry import ModelSpec, resolve_model
 from pipeline.dataflow import dataflow_job_description
 from pipeline.failures import run_failure_message
-from pipeline.inference import VERBOSE_VARIABLE, load_checked_model
+from pipeline.inference import MODEL_COPIES, VERBOSE_VARIABLE, load_checked_model
 from pipeline.lock import OutputInUse, output_lock
 from pipeline.options import ColorizeOptions
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SKIPPED, CountRows, reported_progress
@@ -193,7 +193,7 @@ def _build_pipeline(
         options.include_all_files,
     )
     predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(
-        spec, options.batch_size, options.inference_threads
+        spec, options.batch_size, options.inference_threads, options.model_copies
     )
     rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec, recorded)
     rows = rows | "CountColorized" >> CountRows(output, COLORIZED)
@@ -206,8 +206,9 @@ def _build_pipeline(
 
 
 def run_counts(result: PipelineResult) -> dict[str, int]:
-    """This run's files by outcome ("colorized", "failed", "done_before"); the table also holds earlier runs' rows."""
-    counts = dict.fromkeys(COUNTERS, 0)
+    """This run's files by outcome ("colorized", "failed", "done_before"; the table also holds earlier runs' rows)
+    and the model copies its workers loaded ("model_copies")."""
+    counts = dict.fromkeys([*COUNTERS, MODEL_COPIES], 0)
     for counter in result.metrics().query(MetricsFilter().with_namespace("revivacolor"))["counters"]:
         counts[counter.key.metric.name] += counter.committed or 0
     return counts
@@ -300,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     worked = counts[COLORIZED] + counts[FAILED]
     print(
         f"revivacolor: {counts[COLORIZED]} colorized now, {counts[DONE_BEFORE]} done before, "
-        f"{counts[SKIPPED]} skipped (not images), {counts[FAILED]} failed; {elapsed:.1f} s "
+        f"{counts[SKIPPED]} skipped (not images), {counts[FAILED]} failed; model copies: {counts[MODEL_COPIES]}; "
+        f"{elapsed:.1f} s "
         f"({worked / elapsed:.2f} images/s); metadata in {metadata_pattern(output)}, "
         f"report in {FileSystems.join(output, 'report.html')}"
     )

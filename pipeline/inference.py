@@ -1,8 +1,11 @@
 """RunInference model handler for the Keras colorization models.
 
 Beam's own TensorFlow handler imports tensorflow_hub and loads SavedModels; this
-small handler loads a Keras 3 `.keras` file once per worker process, with
-safe_mode on and its sha256 checked, and batches the scans' model inputs.
+small handler loads a Keras 3 `.keras` file, with safe_mode on and its sha256
+checked, and batches the scans' model inputs. By default one copy of the model
+serves every worker process of a machine (Beam's cross-process model sharing), and
+every batch has the same shape. It runs on any Keras backend: TensorFlow is
+imported only when it is Keras's backend (`KERAS_BACKEND`, TensorFlow by default).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from models.registry import ModelSpec, file_sha256
@@ -50,24 +54,38 @@ def local_copy(path: str) -> Iterator[str]:
 
 
 VERBOSE_VARIABLE = "REVIVACOLOR_VERBOSE"  # set by --verbose; worker processes inherit it
+MODEL_COPIES = "model_copies"  # the counter of models loaded by the workers
+_copies_loaded = Metrics.counter("revivacolor", MODEL_COPIES)
 _import_lock = threading.Lock()
 
 
 def import_keras():
-    """Keras (and TensorFlow), imported without their start-up noise unless --verbose.
+    """Keras (and its backend), imported without their start-up noise unless --verbose.
 
     On a machine without a GPU, TensorFlow writes oneDNN and "could not find cuda drivers"
     notices to the process's stderr before its logging is set up, where no setting reaches
     them (so stderr is closed while it is imported), and a cuInit error after (level 3 hides it).
+    JAX would take most of a GPU's memory at its first use; like TensorFlow's memory growth,
+    allocating on demand lets more than one model copy share a GPU.
     """
     with _import_lock:
         quiet = "keras" not in sys.modules and not os.environ.get(VERBOSE_VARIABLE)
         gpu = bool(glob.glob("/dev/nvidia[0-9]*"))
         if quiet:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if gpu else "3")
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         with _stderr_discarded() if quiet and not gpu else contextlib.nullcontext():
             import keras
     return keras
+
+
+def _tensorflow():
+    """TensorFlow when it is Keras's backend, else None: other backends run where it cannot be imported."""
+    if import_keras().backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return tf
 
 
 @contextlib.contextmanager
@@ -115,12 +133,13 @@ def limit_cpu_threads(threads: int) -> None:
     """Let TensorFlow use at most `threads` CPU threads per op (0: its default, every core).
 
     Worker processes sharing one machine otherwise each start a thread per core and
-    spend their time taking the cores from each other.
+    spend their time taking the cores from each other. Other backends keep their own.
     """
-    import_keras()
-    import tensorflow as tf
-
+    tf = _tensorflow()
     if threads <= 0:
+        return
+    if tf is None:
+        logger.warning("--inference_threads=%d ignored: Keras does not run on TensorFlow here", threads)
         return
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -131,10 +150,8 @@ def limit_cpu_threads(threads: int) -> None:
 
 def use_gpu_memory_growth() -> None:
     """Let several worker processes share a GPU instead of the first one taking all its memory."""
-    import_keras()
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
+    tf = _tensorflow()
+    for gpu in [] if tf is None else tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError:  # the GPU is already initialised in this process
@@ -142,14 +159,22 @@ def use_gpu_memory_growth() -> None:
 
 
 class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
-    """Predicts a/b for batches of scans; each result keeps its Scan as `example`."""
+    """Predicts a/b for batches of scans; each result keeps its Scan as `example`.
 
-    def __init__(self, spec: ModelSpec, max_batch_size: int = 8, cpu_threads: int = 0):
+    `model_copies` above 0: that many copies of the model per machine, shared by all its worker
+    processes through Beam's `multi_process_shared` (a GPU holds one model however many processes
+    do the per-scan work); 0: a copy in every worker process.
+    """
+
+    def __init__(self, spec: ModelSpec, max_batch_size: int = 8, cpu_threads: int = 0, model_copies: int = 1):
         # Full batches: left to adapt, BatchElements starts small and sizes batches from the timings it
         # has seen, so the model would see a few scans at a time; a bundle's last, partial batch is still
-        # flushed when the bundle ends.
-        super().__init__(min_batch_size=max_batch_size, max_batch_size=max_batch_size)
-        self._spec, self._cpu_threads = spec, cpu_threads
+        # flushed when the bundle ends, and padded in run_inference.
+        super().__init__(
+            min_batch_size=max_batch_size, max_batch_size=max_batch_size, model_copies=model_copies or None
+        )
+        self._spec, self._batch_size, self._cpu_threads = spec, max_batch_size, cpu_threads
+        self._load_uncounted = False
 
     def load_model(self):
         limit_cpu_threads(self._cpu_threads)
@@ -157,13 +182,23 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
         skip_credentials_for_emulator()
         model = load_checked_model(self._spec)
         logger.info("loaded model %s version %s from %s", self._spec.name, self._spec.version, self._spec.path)
+        # Counted at this handler's next batch: Beam records a worker's metrics while it processes
+        # elements, not while a DoFn is set up (where a shared model is loaded).
+        self._load_uncounted = True
         return model
 
     def run_inference(
         self, batch: Sequence[Scan], model, inference_args: dict[str, Any] | None = None
     ) -> Iterable[PredictionResult]:
+        if self._load_uncounted:
+            _copies_loaded.inc()
+            self._load_uncounted = False
         started = time.perf_counter()
-        predictions = np.asarray(model.predict_on_batch(np.stack([scan.model_input for scan in batch])))
+        inputs = np.stack([scan.model_input for scan in batch])
+        missing = self._batch_size - len(batch)
+        if missing > 0:  # one input shape: a compiling backend (XLA, TensorRT) compiles the model once
+            inputs = np.concatenate([inputs, np.zeros((missing, *inputs.shape[1:]), inputs.dtype)])
+        predictions = np.asarray(model.predict_on_batch(inputs))[: len(batch)]
         share = (time.perf_counter() - started) / len(batch)
         # Each scan with its share of the batch's time: a new Scan, as Beam's elements are not to be changed.
         return [

@@ -107,6 +107,13 @@ class ColorizeOptions(PipelineOptions):
             "With several worker processes on one machine, cores / processes keeps them from fighting.",
         )
         parser.add_argument(
+            "--model_copies",
+            type=non_negative_int,
+            default=1,
+            help="Copies of the model per worker machine, shared by all its worker processes (default 1: one "
+            "on the GPU however many processes do the per-scan work). 0: a copy in every worker process.",
+        )
+        parser.add_argument(
             "--include_all_files",
             action="store_true",
             help="Try every file under --input as a scan. By default only image files are read (by extension); "

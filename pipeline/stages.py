@@ -244,16 +244,17 @@ class ColorizeScans(beam.PTransform):
     Returns a tuple of PCollections: PredictionResults and error rows.
     """
 
-    def __init__(self, spec: ModelSpec, batch_size: int, cpu_threads: int = 0):
+    def __init__(self, spec: ModelSpec, batch_size: int, cpu_threads: int = 0, model_copies: int = 1):
         super().__init__()
         self._spec, self._batch_size, self._cpu_threads = spec, batch_size, cpu_threads
+        self._model_copies = model_copies
 
     def expand(self, scans):
         predictions, failures = (
             scans
             | "RunInference"
             >> RunInference(
-                ColorizerModelHandler(self._spec, self._batch_size, self._cpu_threads)
+                ColorizerModelHandler(self._spec, self._batch_size, self._cpu_threads, self._model_copies)
             ).with_exception_handling()
         )
         spec = self._spec

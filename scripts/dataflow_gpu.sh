@@ -7,8 +7,9 @@
 #
 # Optional: REGION (us-central1), GPU (l4: nvidia-l4 on g2-standard-4, the default; t4:
 # nvidia-tesla-t4 on n1-standard-4), MACHINE_TYPE (overrides the GPU's), THREADS (worker harness
-# threads sharing the one SDK process and its model, 4). Any other Beam option goes after the
-# arguments, for example --max_num_workers=4, or --dry_run=True to print the job without submitting it.
+# threads in each of the VM's SDK processes, one process per vCPU, 2), COPIES (--model_copies: models
+# on the VM's GPU, shared by all its processes, 1). Any other Beam option goes after the arguments, for
+# example --max_num_workers=4, or --dry_run=True to print the job without submitting it.
 set -euo pipefail
 : "${PROJECT:?set PROJECT to the Google Cloud project}" "${BUCKET:?set BUCKET for temporary files}"
 : "${IMAGE:?set IMAGE to the pushed worker container (see Dockerfile)}"
@@ -22,4 +23,4 @@ exec "$(dirname "$0")/../run_pipeline.sh" --runner=DataflowRunner --project="$PR
   --experiments=use_runner_v2 --sdk_container_image="$IMAGE" --setup_file=./setup.py \
   --dataflow_service_options="worker_accelerator=type:$accelerator;count:1;install-nvidia-driver" \
   --machine_type="${MACHINE_TYPE:-$machine_type}" \
-  --experiments=no_use_multiple_sdk_containers --number_of_worker_harness_threads="${THREADS:-4}" "$@"
+  --number_of_worker_harness_threads="${THREADS:-2}" --model_copies="${COPIES:-1}" "$@"

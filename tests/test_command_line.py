@@ -99,7 +99,9 @@ def test_progress_lines_come_from_the_launching_process_in_every_mode(
     monkeypatch.setattr(progress, "REPORT_SECONDS", 0.05)
     monkeypatch.setattr(progress, "WRITE_SECONDS", 0.0)
     assert main(_argv(scans, tmp_path / "out", tiny_model, "--inference_threads=1", *workers)) == EXIT_OK
-    lines = capsys.readouterr().err.splitlines()
+    out, err = capsys.readouterr()
+    assert "model copies: 1;" in out  # two worker processes share one copy of the model
+    lines = err.splitlines()
     assert any(line.endswith(" 3/3 done") or " 3/3 done, " in line for line in lines), lines
     assert not list((tmp_path / "out" / ".revivacolor").glob("progress/*"))
 

@@ -28,8 +28,8 @@ GPU_LAUNCH = [
     "--experiments=use_runner_v2",
     f"--dataflow_service_options={ACCELERATOR}",
     "--machine_type=g2-standard-4",
-    "--experiments=no_use_multiple_sdk_containers",
-    "--number_of_worker_harness_threads=1",
+    "--number_of_worker_harness_threads=2",
+    "--model_copies=1",
     f"--setup_file={SETUP_FILE}",
 ]
 
@@ -56,16 +56,18 @@ def test_gpu_launch_builds_a_job_with_the_accelerator_the_container_and_run_infe
     description = dataflow_job_description(result.job)
     environment = description["environment"]
     assert environment["serviceOptions"] == [ACCELERATOR]
-    assert {"use_runner_v2", "no_use_multiple_sdk_containers"} <= set(environment["experiments"])
-    assert "use_multiple_sdk_containers" not in environment["experiments"]
+    assert "use_runner_v2" in environment["experiments"]
+    assert "use_multiple_sdk_containers" in environment["experiments"]  # an SDK process per vCPU
+    assert "no_use_multiple_sdk_containers" not in environment["experiments"]
     (pool,) = environment["workerPools"]
     assert pool["machineType"] == "g2-standard-4"
     assert pool["workerHarnessContainerImage"] == IMAGE
     assert [image["containerImage"] for image in pool["sdkHarnessContainerImages"]] == [IMAGE]
-    assert pool["numThreadsPerWorker"] == 1
+    assert pool["numThreadsPerWorker"] == 2  # in each of the VM's SDK processes, one per vCPU
     worker_options = environment["sdkPipelineOptions"]["options"]
     assert worker_options["input"] == "gs://test-bucket/scans/"
     assert worker_options["output"] == "gs://test-bucket/colorized"
+    assert worker_options["model_copies"] == 1  # one model on each VM's GPU, shared by its processes
     assert "ColorizeScans/RunInference" in description["steps"]
     assert "ReadScans/SpreadFiles" in description["steps"]  # else one worker would get every file
 

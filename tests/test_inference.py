@@ -16,13 +16,13 @@ SIZE = 16
 
 
 class FakeModel:
-    """Stands in for a Keras model: counts its calls, answers a/b of the right shape from the L it is given."""
+    """Stands in for a Keras model: records the shapes it is called with, answers a/b from the L it is given."""
 
     def __init__(self):
-        self.batch_sizes: list[int] = []
+        self.shapes: list[tuple[int, ...]] = []
 
     def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
-        self.batch_sizes.append(len(batch))
+        self.shapes.append(batch.shape)
         return np.concatenate([batch, -batch], axis=-1) * 0.5
 
 
@@ -53,12 +53,29 @@ def handler(batch_size: int = 4) -> ColorizerModelHandler:
 def test_one_predict_call_per_batch_and_one_result_per_scan_in_order():
     model, batch = FakeModel(), scans(3)
     results = list(handler().run_inference(batch, model))
-    assert model.batch_sizes == [3]
+    assert len(model.shapes) == 1
     assert [result.example.source_path for result in results] == ["s0.png", "s1.png", "s2.png"]
     for scan, result in zip(batch, results, strict=True):
         assert isinstance(result, PredictionResult) and result.model_id == "7"
         assert result.inference.shape == (SIZE, SIZE, 2)
         np.testing.assert_allclose(result.inference[:, :, 0], scan.model_input[:, :, 0] * 0.5)
+
+
+def test_a_partial_batch_is_padded_so_the_model_sees_one_shape_and_the_padding_gives_no_results():
+    model, model_handler = FakeModel(), handler(batch_size=4)
+    for count in (4, 1, 3, 4):
+        results = list(model_handler.run_inference(scans(count), model))
+        assert [result.example.source_path for result in results] == [f"s{index}.png" for index in range(count)]
+    assert model.shapes == [(4, SIZE, SIZE, 1)] * 4
+
+
+def test_one_model_copy_per_machine_by_default_shared_by_its_worker_processes():
+    spec = ModelSpec("fake", "unused.keras", "7", SIZE)
+    shared = ColorizerModelHandler(spec, max_batch_size=4)
+    assert shared.share_model_across_processes() and shared.model_copies() == 1
+    two = ColorizerModelHandler(spec, max_batch_size=4, model_copies=2)
+    assert two.share_model_across_processes() and two.model_copies() == 2
+    assert not ColorizerModelHandler(spec, max_batch_size=4, model_copies=0).share_model_across_processes()
 
 
 def test_each_scan_gets_its_share_of_the_time_in_a_new_element():
