@@ -2,6 +2,8 @@
 
 from setuptools import find_packages, setup
 
+JAX = "jax>=0.10,<1"  # Keras's JAX backend (KERAS_BACKEND=jax); on a GPU, "jax[cuda12]" instead
+
 setup(
     name="revivacolor",
     version="0.1.0",
@@ -20,6 +22,9 @@ setup(
         "pillow>=10",
         "google-cloud-storage>=2.14",
     ],
-    extras_require={"test": ["pytest>=8", "ruff>=0.6", "gcp-storage-emulator==2026.7.19"]},
+    extras_require={
+        "jax": [JAX],
+        "test": ["pytest>=8", "ruff>=0.6", "gcp-storage-emulator==2026.7.19", JAX],
+    },
     entry_points={"console_scripts": ["revivacolor=pipeline.colorize:main"]},
 )
