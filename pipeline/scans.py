@@ -202,12 +202,13 @@ def colorize_scan(
     """
     pixels = np.empty((scan.height, scan.width, 3), np.uint16 if bit_depth == 16 else np.uint8)
     colorized = np.empty(pixels.shape, np.float32) if keep_float else None
-    colorfulness = Colorfulness()
+    colorfulness = Colorfulness(scan.height, scan.width)
     ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
     for rows in row_strips(scan.height, scan.width):
         bgr = recombine_luminance(luminance(scan.pixels[rows]), ab(rows))
         pixels[rows] = quantize(bgr, bit_depth)
-        colorfulness.add(pixels[rows] if bit_depth == 8 else quantize(bgr, 8))
+        sample = colorfulness.sample(pixels[rows] if bit_depth == 8 else bgr, rows.start)
+        colorfulness.add(sample if bit_depth == 8 else quantize(sample, 8))
         if colorized is not None:
             colorized[rows] = bgr
     return pixels, colorfulness.value(), colorized

@@ -160,3 +160,13 @@ def test_strip_upsampling_is_opencvs_bilinear_resize():
     crop = np.clip(prediction[box.top : box.top + box.height, box.left : box.left + box.width] * 128, -128, 127)
     expected = cv2.resize(crop, (70, 50), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_allclose(restore_ab(prediction, box, 50, 70), expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantize_rounds_half_to_even_as_numpy_does(dtype):
+    """8-bit float32 quantization goes through OpenCV: the same bytes as NumPy's rounding, ties included."""
+    values = np.concatenate([np.random.default_rng(2).random(30000), (np.arange(255) + 0.5) / 255, [0.0, 1.0, 0.5]])
+    bgr = values.astype(dtype).reshape(-1, 1, 3)
+    for bit_depth, integer in ((8, np.uint8), (16, np.uint16)):
+        expected = np.round(bgr * float(np.iinfo(integer).max)).astype(integer)
+        np.testing.assert_array_equal(quantize(bgr, bit_depth), expected)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.conftest import color_photo
@@ -53,6 +54,23 @@ def test_colorfulness_is_zero_for_gray_and_grows_with_saturation():
     washed = ((image.astype(float) + gray) / 2).astype(np.uint8)
     assert colorfulness(gray) == 0
     assert colorfulness(image) > colorfulness(washed) > 0
+
+
+def test_colorfulness_of_a_large_image_from_a_sample_is_close_to_every_pixels_and_does_not_depend_on_strips(
+    monkeypatch,
+):
+    from transforms import lab, metrics
+
+    grain = np.random.default_rng(0).normal(0, 6, (300, 400, 3))
+    image = np.clip(color_photo(300, 400) + grain, 0, 255).astype(np.uint8)
+    monkeypatch.setattr(metrics, "COLORFULNESS_PIXELS", image.shape[0] * image.shape[1])
+    exact = colorfulness(image)
+    monkeypatch.setattr(metrics, "COLORFULNESS_PIXELS", 10_000)  # every 3rd row and column
+    assert metrics.Colorfulness(300, 400).stride == 3
+    sampled = colorfulness(image)
+    assert sampled != exact and sampled == pytest.approx(exact, rel=0.01)
+    monkeypatch.setattr(lab, "STRIP_PIXELS", 400 * 7)  # strips of 7 rows: the stride does not divide them
+    assert colorfulness(image) == pytest.approx(sampled, rel=1e-12)
 
 
 def test_skin_error_is_measured_inside_the_faces_of_a_real_portrait():

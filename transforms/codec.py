@@ -181,8 +181,15 @@ def to_float_bgr(pixels: np.ndarray) -> np.ndarray:
 
 
 def quantize(bgr: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Float BGR in [0, 1] to uint8 or uint16."""
+    """Float BGR in [0, 1] to uint8 or uint16, rounding half to even.
+
+    float32 to 8 bits goes through OpenCV, in one pass without NumPy's temporary arrays: the
+    same float32 product, rounded the same way, so the same bytes (OpenCV would round a float64
+    product through float32, so other inputs take NumPy's way).
+    """
     dtype = np.uint16 if bit_depth == 16 else np.uint8
+    if dtype == np.uint8 and bgr.dtype == np.float32:
+        return cv2.convertScaleAbs(bgr, alpha=255.0)
     return np.round(bgr * float(np.iinfo(dtype).max)).astype(dtype)
 
 

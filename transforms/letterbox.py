@@ -72,6 +72,11 @@ def ab_rows(prediction: np.ndarray, box: Letterbox, height: int, width: int) -> 
     weight = (source - above)[:, None, None]
 
     def rows(selected: slice) -> np.ndarray:
-        return across[above[selected]] + (across[below[selected]] - across[above[selected]]) * weight[selected]
+        start = across[above[selected]]
+        blended = across[below[selected]]  # start + (end - start) * weight, in place: no temporary strips
+        blended -= start
+        blended *= weight[selected]
+        blended += start
+        return blended
 
     return rows

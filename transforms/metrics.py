@@ -100,17 +100,31 @@ def delta_e2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     return np.sqrt((d_l / s_l) ** 2 + (d_c / s_c) ** 2 + (d_h / s_h) ** 2 + r_t * (d_c / s_c) * (d_h / s_h))
 
 
+COLORFULNESS_PIXELS = 1 << 20  # about this many pixels of a larger image are sampled for its colorfulness
+
+
 class Colorfulness:
     """Hasler and Suesstrunk's M3 on 8-bit sRGB, added up strip by strip (a large scan's temporary
-    arrays then take the memory of one strip); 0 for gray, higher for more vivid pictures."""
+    arrays then take the memory of one strip); 0 for gray, higher for more vivid pictures.
 
-    def __init__(self) -> None:
+    M3 is made of means and standard deviations, which a regular sample of a megapixel estimates
+    as well as every pixel of a large scan does: an image of (height, width) is sampled every
+    `stride` rows and columns, the same pixels however it is cut into strips.
+    """
+
+    def __init__(self, height: int, width: int) -> None:
+        self.stride = max(1, math.isqrt(height * width // COLORFULNESS_PIXELS))
         self._pixels = 0
         self._sums = np.zeros(2)  # of rg and yb, in double precision
         self._squares = np.zeros(2)
 
+    def sample(self, strip: np.ndarray, top: int) -> np.ndarray:
+        """The sampled pixels of the strip of rows that starts at row `top`."""
+        return strip[-top % self.stride :: self.stride, :: self.stride]
+
     def add(self, bgr8: np.ndarray) -> None:
-        blue, green, red = cv2.split(bgr8)
+        """Add the sampled 8-bit pixels of one strip (`sample`)."""
+        blue, green, red = cv2.split(np.ascontiguousarray(bgr8))
         rg = cv2.subtract(red, green, dtype=cv2.CV_16S)
         yb = cv2.subtract(cv2.addWeighted(red, 0.5, green, 0.5, 0.0, dtype=cv2.CV_32F), blue, dtype=cv2.CV_32F)
         pixels = rg.size
@@ -128,9 +142,9 @@ class Colorfulness:
 
 def colorfulness(bgr8: np.ndarray) -> float:
     """Hasler and Suesstrunk's M3 of a whole 8-bit sRGB image (see `Colorfulness`)."""
-    total = Colorfulness()
+    total = Colorfulness(*bgr8.shape[:2])
     for rows in row_strips(*bgr8.shape[:2]):
-        total.add(bgr8[rows])
+        total.add(total.sample(bgr8[rows], rows.start))
     return total.value()
 
 
