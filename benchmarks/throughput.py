@@ -1,6 +1,6 @@
 """How many scans per second the pipeline colorizes, against the model alone and a naive loop.
 
-    python -m benchmarks.throughput --n 200 --json throughput.json
+    python -m benchmarks.throughput --n 200 --workers 2 --json throughput.json
 
 Each mode runs in its own subprocess (so memory peaks do not mix) on the same folder of
 grayscale test scans: copies of the training photos made monochrome, cycled to reach N,
@@ -29,7 +29,7 @@ from transforms.codec import has_image_suffix
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPOSITORY.parent / "shared" / "data" / "train"
 LARGE_SIZE = (4000, 3000)  # width, height of the "large scans"
-MODES = ("model_only", "pipeline", "pipeline_multiprocess", "pipeline_multithread", "naive")
+MODES = ("model_only", "pipeline", "pipeline_shared", "pipeline_multiprocess", "pipeline_multithread", "naive")
 PIPELINE_MODES = tuple(mode for mode in MODES if mode.startswith("pipeline"))
 INCLUDES = {
     "model_only": "predict_on_batch on pre-decoded model inputs in batches of --batch_size, after one warm-up batch; "
@@ -37,10 +37,13 @@ INCLUDES = {
     "pipeline": "pipeline.run() on the DirectRunner in-process, wall time of the whole run: graph construction, "
     "reading, decoding, model load, inference, recombination, writing, Parquet table and report; "
     "excludes the TensorFlow/Beam import",
-    "pipeline_multiprocess": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_processing "
-    "--inference_threads=(cores / 2): includes starting the worker processes, their TensorFlow import and model load",
-    "pipeline_multithread": "as pipeline, with --direct_num_workers=2 --direct_running_mode=multi_threading: "
-    "two bundle threads in one process sharing one model",
+    "pipeline_shared": "as pipeline, with --direct_num_workers=WORKERS --direct_running_mode=multi_processing "
+    "--model_copies=1: the worker processes share one model (Beam's multi_process_shared); includes starting them, "
+    "their imports and the one model load",
+    "pipeline_multiprocess": "as pipeline_shared with --model_copies=0 --inference_threads=(cores / WORKERS): "
+    "a model in every worker process; includes each one's backend import and model load",
+    "pipeline_multithread": "as pipeline, with --direct_num_workers=WORKERS --direct_running_mode=multi_threading: "
+    "bundle threads in one process sharing one model",
     "naive": "a Python loop: read file, prepare_scan (decode, luminance, letterbox), predict_on_batch of 1, "
     "finish_scan (restore a/b, recombine, quantize, encode), write; excludes TF import and model load "
     "(one warm-up prediction)",
@@ -155,19 +158,27 @@ def steady_ips(output: Path) -> float | None:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else None
 
 
-def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: Path) -> dict:
+def pipeline_arguments(mode: str, workers: int) -> list[str]:
+    """The Beam and RevivaColor options that make a pipeline mode."""
+    processes = [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    if mode == "pipeline":
+        return []
+    if mode == "pipeline_shared":
+        return [*processes, "--model_copies=1"]
+    if mode == "pipeline_multiprocess":
+        threads = max(1, (os.cpu_count() or 1) // workers)  # the cores shared out between the models
+        return [*processes, "--model_copies=0", f"--inference_threads={threads}"]
+    if mode == "pipeline_multithread":
+        return [f"--direct_num_workers={workers}", "--direct_running_mode=multi_threading"]
+    raise ValueError(f"unknown mode {mode}")
+
+
+def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: Path, workers: int) -> dict:
     """Run one mode in this process and return its timing, images/s and memory peak."""
     if mode == "model_only":
         result = measure_model_only(scans, model, batch_size)
-    elif mode == "pipeline":
-        result = measure_pipeline(scans, model, batch_size, output, [])
-    elif mode == "pipeline_multiprocess":
-        threads = max(1, (os.cpu_count() or 1) // 2)  # the cores shared out between the two workers
-        extra = ["--direct_num_workers=2", "--direct_running_mode=multi_processing", f"--inference_threads={threads}"]
-        result = measure_pipeline(scans, model, batch_size, output, extra)
-    elif mode == "pipeline_multithread":
-        extra = ["--direct_num_workers=2", "--direct_running_mode=multi_threading"]
-        result = measure_pipeline(scans, model, batch_size, output, extra)
+    elif mode in PIPELINE_MODES:
+        result = measure_pipeline(scans, model, batch_size, output, pipeline_arguments(mode, workers))
     elif mode == "naive":
         result = measure_naive(scans, model, output)
     else:
@@ -178,11 +189,12 @@ def measure(mode: str, scans: list[Path], model: str, batch_size: int, output: P
     return result
 
 
-def run_mode_subprocess(mode: str, scan_folder: Path, model: str, batch_size: int, work: Path) -> dict:
+def run_mode_subprocess(mode: str, scan_folder: Path, model: str, batch_size: int, work: Path, workers: int) -> dict:
     """One mode in a fresh Python process, so its memory peak and imports are its own."""
     result_file = work / f"{mode}.json"
     command = [sys.executable, "-m", "benchmarks.throughput", "--_mode", mode, "--_scans", str(scan_folder)]
-    command += ["--model", model, "--batch_size", str(batch_size), "--_result", str(result_file)]
+    command += ["--model", model, "--batch_size", str(batch_size), "--workers", str(workers)]
+    command += ["--_result", str(result_file)]
     environment = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])),
@@ -205,7 +217,7 @@ def machine_facts() -> dict:
     }
 
 
-def summarize(results: dict[str, dict], n: int, large: int, model: str, facts: dict) -> dict:
+def summarize(results: dict[str, dict], n: int, large: int, model: str, workers: int, facts: dict) -> dict:
     """The JSON report: top-level images/s per mode, peak memory, ratios, and what each number includes."""
     ips = {mode: results[mode]["ips"] for mode in results}
     best_pipeline = max(ips.get(mode, 0.0) for mode in PIPELINE_MODES)
@@ -214,6 +226,7 @@ def summarize(results: dict[str, dict], n: int, large: int, model: str, facts: d
         "n": n,
         "large": large,
         "model": model,
+        "workers": workers,
         **{f"{mode}_ips": ips.get(mode) for mode in MODES},
         "peak_rss_mb": max(results[mode]["peak_rss_mb"] for mode in results),
         "peak_rss_mb_by_mode": {mode: results[mode]["peak_rss_mb"] for mode in results},
@@ -221,7 +234,7 @@ def summarize(results: dict[str, dict], n: int, large: int, model: str, facts: d
         "pipeline_best_over_model_only": best_pipeline / ips["model_only"] if ips.get("model_only") else None,
         "pipeline_best_over_naive": best_pipeline / ips["naive"] if ips.get("naive") else None,
         "modes": results,
-        "includes": {mode: INCLUDES[mode] for mode in results},
+        "includes": {mode: INCLUDES[mode].replace("WORKERS", str(workers)) for mode in results},
         "peak_rss_note": "ru_maxrss of the mode's process plus that of its largest child process "
         "(worker processes in multi_processing); an upper-bound-ish sum, not a sampled total",
         **facts,
@@ -242,6 +255,7 @@ def table(summary: dict) -> str:
     lines.append("")
     lines.append(
         f"N={summary['n']} ({summary['large']} of them 4000x3000), model {summary['model']}, "
+        f"{summary['workers']} worker processes or threads, "
         f"{summary['cpu_count']} CPUs, GPU visible: {summary['gpu_visible']}, {summary['date']}"
     )
     for key in ("pipeline_best_over_model_only", "pipeline_best_over_naive"):
@@ -250,13 +264,15 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def benchmark(data: Path, n: int, large: int, model: str, batch_size: int, modes: tuple[str, ...]) -> dict:
+def benchmark(
+    data: Path, n: int, large: int, model: str, batch_size: int, modes: tuple[str, ...], workers: int
+) -> dict:
     """Prepare the scans once, run every mode in its own subprocess, summarize."""
     with tempfile.TemporaryDirectory(prefix="revivacolor-bench-") as temporary:
         work = Path(temporary)
         prepare_scans(data, n, min(large, n), work / "scans")
-        results = {mode: run_mode_subprocess(mode, work / "scans", model, batch_size, work) for mode in modes}
-    return summarize(results, n, min(large, n), model, machine_facts())
+        results = {mode: run_mode_subprocess(mode, work / "scans", model, batch_size, work, workers) for mode in modes}
+    return summarize(results, n, min(large, n), model, workers, machine_facts())
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -268,6 +284,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", default="default", help="bundled model name or .keras path")
     parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes (or threads) of the multi-worker modes (default 2)"
+    )
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--json", type=Path, help="write the summary here")
     parser.add_argument("--_mode", choices=MODES, help=argparse.SUPPRESS)  # internal: one mode, in a subprocess
@@ -281,10 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     if args._mode:
         scans = sorted(args._scans.glob("*.jpg"))
         output = args._result.parent / f"out-{args._mode}"
-        result = measure(args._mode, scans, args.model, args.batch_size, output)
+        result = measure(args._mode, scans, args.model, args.batch_size, output, args.workers)
         args._result.write_text(json.dumps(result))
         return 0
-    summary = benchmark(args.data, args.n, args.large, args.model, args.batch_size, tuple(args.modes))
+    summary = benchmark(args.data, args.n, args.large, args.model, args.batch_size, tuple(args.modes), args.workers)
     print(table(summary))
     for mode, text in summary["includes"].items():
         print(f"  {mode}: {text}")
