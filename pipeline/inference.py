@@ -149,7 +149,7 @@ def limit_cpu_threads(threads: int) -> None:
 
 
 def use_gpu_memory_growth() -> None:
-    """Let several worker processes share a GPU instead of the first one taking all its memory."""
+    """Let several model copies share a GPU instead of the first one taking all its memory (TensorFlow's)."""
     tf = _tensorflow()
     for gpu in [] if tf is None else tf.config.list_physical_devices("GPU"):
         try:
