@@ -14,12 +14,12 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.background import repeated_every
 from pipeline.records import BOOKKEEPING, write_atomically
 
 logger = logging.getLogger("revivacolor")
@@ -109,20 +109,15 @@ def output_lock(output: str) -> Iterator[None]:
         logger.warning("breaking the stale lock of %s", _describe(other) if other else "an unreadable lock")
         with contextlib.suppress(Exception):  # another run may have broken it first
             FileSystems.delete([location])
-    stop = threading.Event()
 
     def refresh() -> None:
-        while not stop.wait(REFRESH_SECONDS):
-            try:
-                write_atomically(location, json.dumps(dict(holder, refreshed=time.time())).encode())
-            except Exception as error:  # noqa: BLE001 - the run goes on; the lock may look stale later
-                logger.warning("could not refresh the lock %s: %s", location, error)
+        try:
+            write_atomically(location, json.dumps(dict(holder, refreshed=time.time())).encode())
+        except Exception as error:  # noqa: BLE001 - the run goes on; the lock may look stale later
+            logger.warning("could not refresh the lock %s: %s", location, error)
 
-    refresher = threading.Thread(target=refresh, name="revivacolor-lock", daemon=True)
-    refresher.start()
     try:
-        yield
+        with repeated_every(REFRESH_SECONDS, refresh, "revivacolor-lock"):
+            yield
     finally:
-        stop.set()
-        refresher.join()
         FileSystems.delete([location])

@@ -12,7 +12,6 @@ import collections
 import contextlib
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.background import repeated_every
 from pipeline.records import STATUS_OK, bookkeeping_location
 
 logger = logging.getLogger("revivacolor")
@@ -156,19 +156,11 @@ class _Reporter:
 def reported_progress(output: str) -> Iterator[None]:
     """Log a progress line every REPORT_SECONDS while the block runs, and the final counts at its end."""
     remove_progress_files(output)
-    reporter, stop = _Reporter(output), threading.Event()
-
-    def report_until_stopped() -> None:
-        while not stop.wait(REPORT_SECONDS):
-            reporter.report()
-
-    thread = threading.Thread(target=report_until_stopped, name="revivacolor-progress", daemon=True)
-    thread.start()
+    reporter = _Reporter(output)
     try:
-        yield
+        with repeated_every(REPORT_SECONDS, reporter.report, "revivacolor-progress"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         reporter.report()
         try:
             remove_progress_files(output)
