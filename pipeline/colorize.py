@@ -165,11 +165,9 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
             with reported_progress(output):
                 result = _build_pipeline(pipeline_options, source, output, spec, run_id).run()
                 result.wait_until_finish()
-        except Exception:
-            _remove_temporary_files(output)  # a run that failed (a full disk, say) leaves no partial files
-            raise
+        finally:
+            _remove_temporary_files(output)  # also after a failed run (a full disk, say): no partial files
         _remove_earlier_tables(output, run_id)
-        _remove_temporary_files(output)
         _write_report(output, options.overwrite)
     return result
 
