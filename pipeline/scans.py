@@ -49,6 +49,7 @@ class Scan:
     letterbox: Letterbox
     truth_pixels: np.ndarray | None  # the decoded input itself, kept only for --evaluate
     seconds: float  # processing time spent on this scan so far
+    earlier_claims: tuple[str, ...] = ()  # output files its receipt claimed before this run
 
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})  # written into folders by Windows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -94,6 +95,7 @@ class _PrepareScanFn(beam.DoFn):
                 scan = prepare_scan(
                     path, relative, destination, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels
                 )
+                scan = dataclasses.replace(scan, earlier_claims=tuple(receipt["claims"]) if receipt else ())
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             logger.warning("[error] %s: %s", path, describe_error(error))
             row = metadata_row(
@@ -333,7 +335,7 @@ class _WriteColorizedFn(beam.DoFn):
         interrupted = f"interrupted while {scan.output_path} was written; a rerun does it again"
         row = _scan_row(scan, self._spec, status=STATUS_ERROR, error=interrupted)
         try:
-            claims = sorted({*earlier_claims(self._output, scan.source_path), scan.output_path})
+            claims = sorted({*scan.earlier_claims, scan.output_path})
             write_receipt(self._output, row, self._options, claims)
         except Exception as error:  # noqa: BLE001 - without it, only a killed run's rerun would refuse this file
             logger.warning("could not record %s as being written: %s", scan.output_path, describe_error(error))
