@@ -20,6 +20,7 @@ from models.efficientnet import (
     efficientnet_lite2_encoder_untrained,
 )
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
+from transforms.hints import HINT_CHANNELS
 from transforms.lab import AB_SCALE
 
 
@@ -146,36 +147,65 @@ ENCODERS = {
 }
 
 
-def unet_features(inputs, size: int | None, pretrained: bool, encoder: str):
+def hint_term(hints, stride: int, width: int, name: str):
+    """The known colors summed over each stride x stride cell, mapped to `width` features.
+
+    Summing (not averaging) keeps one known pixel at the same strength at every level, so
+    the coarse levels spread a hint over its whole region and the fine levels place it.
+    The convolution starts at zero: a model with hints starts out as the same model without.
+    """
+    if stride > 1:
+        hints = layers.AveragePooling2D(stride, name=f"{name}_pool")(hints)
+        hints = layers.Rescaling(float(stride * stride), name=f"{name}_sum")(hints)
+    return layers.Conv2D(width, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv")(hints)
+
+
+def add_hints(x, hints, stride: int, name: str):
+    """x plus the hints' features at x's stride (x unchanged when the model takes no hints)."""
+    if hints is None:
+        return x
+    return layers.Add(name=name)([x, hint_term(hints, stride, x.shape[-1], name)])
+
+
+def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hints=None):
     """The shared U-Net body: features at half the input's resolution (stride 2).
 
     L is fed to an ImageNet-pretrained encoder as a gray RGB image with the encoder's own
     normalization, so it starts out recognizing faces, clothes, skies and plants instead
     of learning them from a few thousand photos; a light decoder with skip connections
-    brings its features back up.
+    brings its features back up. Known colors (`hints`, optional) join the decoder at
+    every level (Zhang et al. 2017 feed them beside L; here the encoder stays ImageNet's).
     """
     pretrained_encoder, untrained_encoder, mean, std = ENCODERS[encoder]
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
     normalized = layers.Normalization(mean=mean, variance=std**2, name="imagenet_norm")(gray_rgb)
     *skips, x = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
-    x = conv_bn_act(x, 160, "reduce", kernel_size=1)
+    x = add_hints(conv_bn_act(x, 160, "reduce", kernel_size=1), hints, 32, "hints_reduce")
     for level, (skip, width) in enumerate(zip(reversed(skips), UNET_DECODER, strict=True)):
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
-        x = conv_bn_act(conv_bn_act(x, width, f"decode{level}a"), width, f"decode{level}b")
+        x = add_hints(conv_bn_act(x, width, f"decode{level}a"), hints, 16 >> level, f"hints{level}")
+        x = conv_bn_act(x, width, f"decode{level}b")
     return x
 
 
-def build_unet(size: int | None = 256, pretrained: bool = True, encoder: str = "mobilenet_v2") -> keras.Model:
+def build_unet(
+    size: int | None = 256, pretrained: bool = True, encoder: str = "mobilenet_v2", hints: bool = False
+) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
+    `hints=True` adds a second input, `hints` (size, size, 3): known a/b / 128 and their
+    mask; all zeros means "no known colors" and gives the automatic result.
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
-    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(unet_features(inputs, size, pretrained, encoder))
+    hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
+    features = unet_features(inputs, size, pretrained, encoder, hint_input)
+    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
     x = layers.Concatenate(name="skip_lightness")([x, inputs])
-    x = conv_bn_act(x, 16, "decode_full")
-    return keras.Model(inputs, ab_output(x), name="unet")
+    x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")
+    model_inputs = [inputs, hint_input] if hints else inputs
+    return keras.Model(model_inputs, ab_output(x), name="unet")
 
 
 ANNEALED_MEAN_TEMPERATURE = 0.38  # the paper's choice; models.train --temperature sets a model's own

@@ -28,9 +28,9 @@ def in_gamut_bins() -> np.ndarray:
     a, b = np.meshgrid(centers, centers, indexing="ij")
     ab = np.stack([a.ravel(), b.ravel()], axis=-1)
     lightness = np.arange(5.0, 100.0, 2.5)
-    lab = np.concatenate(
-        [np.repeat(lightness, len(ab))[:, None], np.tile(ab, (len(lightness), 1))], axis=-1
-    ).astype(np.float32)
+    lab = np.concatenate([np.repeat(lightness, len(ab))[:, None], np.tile(ab, (len(lightness), 1))], axis=-1).astype(
+        np.float32
+    )
     bgr = lab_to_bgr(lab[None])[0]
     inside = np.all((bgr >= 0.0) & (bgr <= 1.0), axis=-1).reshape(len(lightness), len(ab)).any(axis=0)
     return ab[inside].astype(np.float32)
@@ -78,3 +78,26 @@ class RebalancedClassLoss:
         labels = tf.argmin(distances, axis=-1)
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return tf.reduce_mean(loss * tf.gather(self.weights, labels))
+
+
+class RebalancedL1:
+    """L1 on a/b, each pixel weighted by the rarity of its true color (the class weights above).
+
+    Plain L1 lets the many gray and brown pixels pull every uncertain color towards
+    them; weighting a pixel by its color bin's weight makes a missed green lawn or
+    red flag cost as much as the skin and walls around it.
+    """
+
+    def __init__(self, bins: np.ndarray, weights: np.ndarray):
+        centers = np.arange(-AB_LIMIT, AB_LIMIT + GRID / 2, GRID)
+        grid = np.stack(np.meshgrid(centers, centers, indexing="ij"), axis=-1).reshape(-1, 2)
+        self.side = len(centers)
+        self.table = tf.constant(weights[nearest_bin(grid, bins)], tf.float32)  # every grid cell, in gamut or not
+        self.__name__ = "rebalanced_l1"
+
+    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
+        cells = tf.cast(tf.round((y_true * AB_SCALE + AB_LIMIT) / GRID), tf.int32)
+        cells = tf.clip_by_value(cells, 0, self.side - 1)
+        weights = tf.gather(self.table, cells[..., 0] * self.side + cells[..., 1])
+        return tf.reduce_mean(weights * tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1))

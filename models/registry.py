@@ -31,6 +31,7 @@ class ModelSpec:
     version: str
     input_size: int
     sha256: str | None = None  # checked on load when known
+    takes_hints: bool = False  # a second input of known colors beside L (see models.architectures.build_unet)
 
 
 def file_sha256(path: str) -> str:
@@ -52,14 +53,15 @@ def bundled_models() -> dict[str, ModelSpec]:
             version=str(card["version"]),
             input_size=int(card["input_size"]),
             sha256=card["sha256"],
+            takes_hints=bool(card.get("hints", False)),
         )
     if DEFAULT_MODEL in models:
         models["default"] = models[DEFAULT_MODEL]
     return models
 
 
-def _input_size_from_keras_file(path: str) -> int:
-    """Read the square input size from the config.json inside a .keras archive.
+def _inputs_from_keras_file(path: str) -> tuple[int, bool]:
+    """Read the square input size, and whether there is a hints input, from the config.json inside a .keras archive.
 
     Anything else (an empty, text or truncated file) is a ValueError with one clear line.
     """
@@ -73,7 +75,7 @@ def _input_size_from_keras_file(path: str) -> int:
         raise ValueError(message) from error
     for shape in shapes:
         if len(shape) == 4 and shape[1] == shape[2] and shape[3] == 1:
-            return int(shape[1])
+            return int(shape[1]), len(shapes) == 2
     raise ValueError(f"{path}: the model's input is not a square single-channel (L) image")
 
 
@@ -99,12 +101,15 @@ def resolve_model(name_or_path: str) -> ModelSpec:
             version=str(card.get("version", "unknown")),
             input_size=int(card["input_size"]),
             sha256=card.get("sha256"),
+            takes_hints=bool(card["hints"]) if "hints" in card else _inputs_from_keras_file(name_or_path)[1],
         )
     sha256 = file_sha256(name_or_path)
+    input_size, takes_hints = _inputs_from_keras_file(name_or_path)
     return ModelSpec(
         name=Path(name_or_path).stem,
         path=name_or_path,
         version=f"sha256:{sha256[:12]}",
-        input_size=_input_size_from_keras_file(name_or_path),
+        input_size=input_size,
         sha256=sha256,
+        takes_hints=takes_hints,
     )

@@ -26,9 +26,10 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
-from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, in_gamut_bins, rebalancing_weights
+from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
+from models.hints import no_hints, sample_hints
 from models.losses import LOSSES
 from models.registry import BUNDLED_DIR, file_sha256, resolve_model
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
@@ -72,8 +73,14 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
     return np.stack(grids)
 
 
-def make_dataset(grids: np.ndarray, crop: int, batch_size: int, training: bool, degrade: bool) -> tf.data.Dataset:
-    """(L, ab) batches; training batches are random crops and flips, with old-photo damage on L."""
+def make_dataset(
+    grids: np.ndarray, crop: int, batch_size: int, training: bool, degrade: bool, hints: bool = False
+) -> tf.data.Dataset:
+    """(L, ab) batches; training batches are random crops and flips, with old-photo damage on L.
+
+    With `hints`, the input is (L, hints): sampled from the true colors for training,
+    none for validation (the automatic result is what the best epoch is chosen by).
+    """
     dataset = tf.data.Dataset.from_tensor_slices(grids)
     if training:
         dataset = dataset.shuffle(len(grids), seed=0, reshuffle_each_iteration=True)
@@ -85,6 +92,11 @@ def make_dataset(grids: np.ndarray, crop: int, batch_size: int, training: bool, 
     if training and degrade:
         dataset = dataset.map(
             lambda lightness, ab: (degrade_lightness(lightness), ab), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    if hints:
+        hint_source = sample_hints if training else no_hints
+        dataset = dataset.map(
+            lambda lightness, ab: ((lightness, hint_source(ab)), ab), num_parallel_calls=tf.data.AUTOTUNE
         )
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
 
@@ -119,7 +131,7 @@ def build_generator(args: argparse.Namespace, size: int | None) -> keras.Model:
     """The --arch generator at a size (None: any size, for training on crops) with its options."""
     options = {
         "autoencoder": {"decoder_activation": args.decoder_activation},
-        "unet": {"encoder": args.encoder},
+        "unet": {"encoder": args.encoder, "hints": args.hints},
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder},
     }.get(args.arch, {})
     return ARCHITECTURES[args.arch](size, **options)
@@ -143,11 +155,11 @@ def copy_matching_weights(source: keras.Model, target: keras.Model) -> None:
     logger.info("initialized %d of %d layers from %s", copied, len(target.layers), source.name)
 
 
-def class_loss(grids: np.ndarray, mix: float) -> RebalancedClassLoss:
-    """The rebalanced color-class loss, its class weights taken from the training photos' a/b."""
+def rebalanced_loss(loss_class, grids: np.ndarray, mix: float):
+    """A rebalanced loss (color classes, or L1), its class weights taken from the training photos' a/b."""
     ab_samples = grids[:, ::4, ::4, 1:].reshape(-1, 2) * AB_SCALE
     bins = in_gamut_bins()
-    return RebalancedClassLoss(bins, rebalancing_weights(ab_samples, bins, mix))
+    return loss_class(bins, rebalancing_weights(ab_samples, bins, mix))
 
 
 def is_adversarial(args: argparse.Namespace) -> bool:
@@ -169,7 +181,9 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
     reconstruction = LOSSES[args.loss]
     if args.arch == "unet_classes":
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
-        loss = class_loss(train_grids, args.rebalance_mix) if train_grids is not None else reconstruction
+        loss = reconstruction
+        if train_grids is not None:
+            loss = rebalanced_loss(RebalancedClassLoss, train_grids, args.rebalance_mix)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss)
     elif is_adversarial(args):
         model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
@@ -179,6 +193,8 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
         )
     else:
         model = generator
+        if args.rebalance_mix is not None and train_grids is not None:
+            reconstruction = rebalanced_loss(RebalancedL1, train_grids, args.rebalance_mix)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=reconstruction)
     return model, generator
 
@@ -207,8 +223,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rebalance_mix",
         type=float,
-        default=REBALANCE_MIX,
-        help="unet_classes: share of the uniform prior in the class weights (1: no rebalancing)",
+        default=None,
+        help=f"share of the uniform prior in the color-rarity weights (1: none); unet_classes default {REBALANCE_MIX}, "
+        "regressors (--loss mae) default: no weights",
+    )
+    parser.add_argument(
+        "--hints", action="store_true", help="unet: take known colors as a second input (trained on sampled hints)"
     )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
     parser.add_argument(
@@ -236,6 +256,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.learning_rate = 2e-4 if is_adversarial(args) else 1e-3
     if args.adversarial and args.arch == "unet_classes":
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
+    if args.hints and (args.arch != "unet" or args.adversarial):
+        parser.error("--hints is for --arch unet without --adversarial")
+    if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
+        parser.error("--rebalance_mix weights the mae loss of a non-adversarial regressor, or unet_classes' classes")
+    if args.rebalance_mix is None and args.arch == "unet_classes":
+        args.rebalance_mix = REBALANCE_MIX
     return args
 
 
@@ -258,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         train_grids = load_grids(train_files, args.size)
     model, generator = build_trainable(args, train_grids)
     if train_grids is not None:
-        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade)
-        val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False)
+        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints)
+        val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
         history = model.fit(
             train,
             validation_data=val,
@@ -279,14 +305,16 @@ def main(argv: list[str] | None = None) -> int:
         "encoder": args.encoder if args.arch in ("unet", "unet_classes") else None,
         "input_size": args.size,
         "color_space": "CIELAB (D65, sRGB)",
-        "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)",
+        "input": "L / 100, letterboxed to input_size x input_size, shape (input_size, input_size, 1)"
+        + ("; hints: known a/b / 128 and mask, shape (input_size, input_size, 3), zeros for none" * args.hints),
+        "hints": args.hints,
         "output": "a/b / 128, shape (input_size, input_size, 2)",
         "annealed_mean_temperature": args.temperature if args.arch == "unet_classes" else None,
-        "rebalance_mix": args.rebalance_mix if args.arch == "unet_classes" else None,
+        "rebalance_mix": args.rebalance_mix,
         "loss": f"adversarial + {args.l1_weight} * {args.loss}"
         if is_adversarial(args)
         else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
-            args.arch, args.loss
+            args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else args.loss
         ),
         "initialized_from": args.init_from,
         "degradations": not args.no_degrade,

@@ -158,6 +158,8 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
     if not FileSystems.match([input_pattern(source)], limits=[1])[0].metadata_list:
         raise FileNotFoundError(f"no files found at --input {options.input}")
     load_checked_model(spec)  # here once: a model that cannot be used stops the run before any file is read
+    if options.hints and not spec.takes_hints:
+        raise ValueError(f"--hints needs a model that takes known colors (the default does); {spec.name} does not")
     _check_output_folder(output)
     with output_lock(output):
         _remove_temporary_files(output)
@@ -189,6 +191,7 @@ def _build_pipeline(
         recorded,
         options.overwrite,
         options.include_all_files,
+        _absolute(options.hints) if options.hints else None,
     )
     predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(
         spec, options.batch_size, options.inference_threads, options.model_copies

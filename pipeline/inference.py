@@ -32,6 +32,7 @@ from models.registry import ModelSpec, file_sha256
 from pipeline.records import describe_error
 from pipeline.scans import Scan
 from pipeline.storage import skip_credentials_for_emulator
+from transforms.hints import HINT_CHANNELS
 
 logger = logging.getLogger("revivacolor")
 
@@ -118,14 +119,29 @@ def load_checked_model(spec: ModelSpec):
             message = f"--model {spec.path} cannot be loaded as a Keras model: {describe_error(error)}"
             raise ValueError(message) from error
     size = spec.input_size
-    shapes = [tuple(model.input_shape) if isinstance(model.input_shape, tuple) else None]
-    shapes.append(tuple(model.output_shape) if isinstance(model.output_shape, tuple) else None)
-    for shape, channels, what in zip(shapes, (1, 2), ("input", "output"), strict=True):
-        if shape is None or len(shape) != 4 or shape[3] != channels or shape[1:3] not in ((size, size), (None, None)):
-            raise ValueError(
-                f"--model {spec.path} does not fit the pipeline: its {what} is {shape or 'not one array'}, "
-                f"the pipeline needs (batch, {size}, {size}, {channels}) ({'L' if channels == 1 else 'a/b'})"
-            )
+    expected = {"input": [(1, "L")], "output": [(2, "a/b")]}
+    if spec.takes_hints:
+        expected["input"].append((HINT_CHANNELS, "hints"))
+    if len(model.inputs) != len(expected["input"]):
+        raise ValueError(
+            f"--model {spec.path} takes {len(model.inputs)} inputs, its model card says "
+            f"{len(expected['input'])} ({' and '.join(name for _, name in expected['input'])})"
+        )
+    shapes = {"input": model.input_shape, "output": model.output_shape}
+    for what, arrays in expected.items():
+        found = shapes[what] if len(arrays) > 1 else [shapes[what]]
+        for (channels, name), shape in zip(arrays, found, strict=True):
+            shape = tuple(shape) if isinstance(shape, tuple | list) else None
+            if (
+                shape is None
+                or len(shape) != 4
+                or shape[3] != channels
+                or shape[1:3] not in ((size, size), (None, None))
+            ):
+                raise ValueError(
+                    f"--model {spec.path} does not fit the pipeline: its {what} is {shapes[what]}, "
+                    f"the pipeline needs (batch, {size}, {size}, {channels}) ({name})"
+                )
     return model
 
 
@@ -194,11 +210,7 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
             _copies_loaded.inc()
             self._load_uncounted = False
         started = time.perf_counter()
-        inputs = np.stack([scan.model_input for scan in batch])
-        missing = self._batch_size - len(batch)
-        if missing > 0:  # one input shape: a compiling backend (XLA, TensorRT) compiles the model once
-            inputs = np.concatenate([inputs, np.zeros((missing, *inputs.shape[1:]), inputs.dtype)])
-        predictions = np.asarray(model.predict_on_batch(inputs))[: len(batch)]
+        predictions = np.asarray(model.predict_on_batch(self._model_inputs(batch)))[: len(batch)]
         share = (time.perf_counter() - started) / len(batch)
         # Each scan with its share of the batch's time: a new Scan, as Beam's elements are not to be changed.
         return [
@@ -209,6 +221,22 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
             )
             for scan, prediction in zip(batch, predictions, strict=True)
         ]
+
+    def _model_inputs(self, batch: Sequence[Scan]) -> np.ndarray | list[np.ndarray]:
+        """L (and, for a model that takes them, the hints: zeros for a scan without), padded to a full batch.
+
+        One input shape: a compiling backend (XLA, TensorRT) compiles the model once.
+        """
+        lightness = np.stack([scan.model_input for scan in batch])
+        padding = np.zeros((self._batch_size - len(batch), *lightness.shape[1:]), lightness.dtype)
+        lightness = np.concatenate([lightness, padding])
+        if not self._spec.takes_hints:
+            return lightness
+        hints = np.zeros((*lightness.shape[:3], HINT_CHANNELS), np.float32)
+        for index, scan in enumerate(batch):
+            if scan.model_hints is not None:
+                hints[index] = scan.model_hints
+        return [lightness, hints]
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
         return sum(scan.model_input.nbytes for scan in batch)

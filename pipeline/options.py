@@ -68,6 +68,13 @@ class ColorizeOptions(PipelineOptions):
             help="Folder of color originals paired with the scans by relative path; enables the metrics.",
         )
         parser.add_argument(
+            "--hints",
+            default=None,
+            help="Folder of known colors, local or gs://: for the scan box1/x.tif, box1/x.json holds "
+            '{"points": [{"x": 120, "y": 340, "color": "#8a2b1f"}, ...]} (see the README). Scans without '
+            "a hints file are colorized automatically; a bad hints file is an error row.",
+        )
+        parser.add_argument(
             "--vividness",
             type=vividness_factor,
             default=1.0,

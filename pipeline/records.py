@@ -32,6 +32,7 @@ METADATA_SCHEMA = pa.schema(
     ]
     + [(name, pa.float64()) for name in METRIC_NAMES]
     + [("faces", pa.int32()), ("colorfulness", pa.float64())]
+    + [("hints", pa.int32()), ("hints_path", pa.string()), ("hint_delta_e2000", pa.float64())]
 )
 
 STATUS_OK = "ok"

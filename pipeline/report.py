@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import json
 import random
 import statistics
 from collections.abc import Sequence
@@ -29,8 +30,8 @@ from pipeline.records import STATUS_OK, read_metadata
 from transforms.codec import decode_preview
 from transforms.metrics import METRIC_NAMES
 
-REPORT_METRICS = (*METRIC_NAMES, "colorfulness")
-LOWER_IS_BETTER = {"mae", "mse", "mae_ab", "mse_ab", "delta_e2000", "skin_delta_e2000"}
+REPORT_METRICS = (*METRIC_NAMES, "colorfulness", "hints", "hint_delta_e2000")
+LOWER_IS_BETTER = {"mae", "mse", "mae_ab", "mse_ab", "delta_e2000", "skin_delta_e2000", "hint_delta_e2000"}
 SORT_METRIC_PREFERENCE = ("delta_e2000", "psnr", "colorfulness")  # the gallery's default order, worst first
 THUMBNAIL_HEIGHT = 160
 
@@ -200,7 +201,7 @@ def gallery(runs: Sequence[Run], extremes: int, sample: int) -> str:
                 cells.append(f'<td class="error">{html.escape(row["error"] if row else "not in this run")}</td>')
                 continue
             caption = " ".join(f"{m}={_format(row.get(m))}" for m in metrics if row.get(m) is not None)
-            cells.append(_image_cell(row["output_path"], html.escape(caption)))
+            cells.append(_image_cell(row["output_path"], html.escape(caption), overlay=hint_marks(row)))
         cells.append(_image_cell(truth, "") if truth else "<td></td>")
         data = " ".join(
             f'data-{m.replace("_", "-")}="{first.get(m) if first.get(m) is not None else ""}"' for m in metrics
@@ -216,9 +217,33 @@ def gallery(runs: Sequence[Run], extremes: int, sample: int) -> str:
     )
 
 
-def _image_cell(path: str | None, caption: str, gray: bool = False) -> str:
+def hint_marks(row: dict) -> str:
+    """An SVG laid over a result's thumbnail: a ring in each known color where its hints file put it."""
+    if not row.get("hints") or not row.get("hints_path"):
+        return ""
+    try:
+        with FileSystems.open(row["hints_path"]) as handle:
+            points = json.loads(handle.read())["points"]
+        width, height = row["width"], row["height"]
+        smallest = 0.025 * max(width, height)  # a point stays visible on a thumbnail
+        rings = "".join(
+            f'<circle cx="{float(p["x"]) + 0.5}" cy="{float(p["y"]) + 0.5}" '
+            f'r="{max(float(p.get("radius", 0)), smallest)}" fill="{html.escape(str(p["color"]))}" '
+            f'stroke="white" stroke-width="{smallest / 3}"/>'
+            for p in points
+        )
+    except Exception:  # noqa: BLE001 - a hints file changed since the run must not cost the report
+        return ""
+    return f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none">{rings}</svg>'
+
+
+def _image_cell(path: str | None, caption: str, gray: bool = False, overlay: str = "") -> str:
     uri = thumbnail_data_uri(path, gray=gray)
-    image = f'<img src="{uri}" alt="{html.escape(path or "")}">' if uri else "(unreadable)"
+    image = (
+        f'<span class="shot"><img src="{uri}" alt="{html.escape(path or "")}">{overlay}</span>'
+        if uri
+        else "(unreadable)"
+    )
     return f"<td>{image}<br><small>{caption}</small></td>"
 
 
@@ -226,7 +251,8 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}#summary td{text-align:right}
 #summary td:first-child{text-align:left}img{height:160px}small{color:#555}.error{color:#a00}
-.histograms{display:flex;flex-wrap:wrap;gap:1em}rect{fill:#4a7ab0}svg text{font-size:11px;fill:#555}
+.histograms{display:flex;flex-wrap:wrap;gap:1em}.shot{position:relative;display:inline-block}
+.shot svg{position:absolute;left:0;top:0;width:100%;height:100%}rect{fill:#4a7ab0}svg text{font-size:11px;fill:#555}
 """
 _SCRIPT = """
 const lowerIsBetter = new Set(%s);

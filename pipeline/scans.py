@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import re
@@ -22,6 +23,7 @@ from transforms.codec import (
     output_bit_depth,
     quantize,
 )
+from transforms.hints import Hint, hint_delta_e2000, hint_grid, parse_hints
 from transforms.lab import luminance, recombine_luminance, row_strips
 from transforms.letterbox import Letterbox, ab_rows, model_input
 from transforms.metrics import Colorfulness
@@ -50,6 +52,10 @@ class Scan:
     truth_pixels: np.ndarray | None  # the decoded input itself, kept only for --evaluate
     seconds: float  # processing time spent on this scan so far
     earlier_claims: tuple[str, ...] = ()  # output files its receipt claimed before this run
+    hints: tuple[Hint, ...] = ()  # known colors from its hints file
+    hints_path: str | None = None  # that file, when there is one
+    hints_sha256: str | None = None
+    model_hints: np.ndarray | None = None  # (size, size, 3) hint input for a model that takes one
 
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})  # written into folders by Windows
@@ -155,6 +161,23 @@ def ground_truth_location(ground_truth: str, relative: str) -> str | None:
     return matches[0] if matches else None
 
 
+def hints_location(hints: str, relative: str) -> str:
+    """The hints file of a scan: the same relative path under the hints folder, ending in .json."""
+    stem, dot, extension = relative.rpartition(".")
+    return FileSystems.join(hints.rstrip("/"), (stem if dot and "/" not in extension else relative) + ".json")
+
+
+def read_hints_file(hints: str | None, relative: str) -> tuple[str, bytes] | None:
+    """(location, bytes) of a scan's hints file, or None when it has none (it is then colorized automatically)."""
+    if hints is None:
+        return None
+    location = hints_location(hints, relative)
+    if not FileSystems.exists(location):
+        return None
+    with FileSystems.open(location) as handle:
+        return location, handle.read()
+
+
 def prepare_scan(
     source_path: str,
     relative: str,
@@ -164,11 +187,29 @@ def prepare_scan(
     inference_size: int,
     keep_truth: bool,
     max_pixels: int | None = None,
+    hints_file: tuple[str, bytes] | None = None,
 ) -> Scan:
-    """Decode a scan and make its model input; raises ValueError with a clear message for bad files."""
+    """Decode a scan and make its model input (with its hints file's known colors, if any).
+
+    Raises ValueError with a clear message for bad files, a bad hints file included: a scan is
+    never colorized without the hints its user asked for.
+    """
     started = time.perf_counter()
     decoded = decode_scan(data, max_pixels)
     grid, box = model_input(luminance(decoded.pixels), inference_size)
+    hint_fields = {}
+    if hints_file is not None:
+        location, hints_data = hints_file
+        try:
+            hints = parse_hints(hints_data, decoded.width, decoded.height)
+        except ValueError as error:
+            raise ValueError(f"hints file {location}: {error}") from error
+        hint_fields = {
+            "hints": hints,
+            "hints_path": location,
+            "hints_sha256": hashlib.sha256(hints_data).hexdigest(),
+            "model_hints": hint_grid(hints, box, decoded.width, decoded.height, inference_size),
+        }
     return Scan(
         source_path=source_path,
         relative_path=relative,
@@ -183,6 +224,7 @@ def prepare_scan(
         letterbox=box,
         truth_pixels=decoded.pixels if keep_truth and decoded.pixels.ndim == 3 else None,
         seconds=time.perf_counter() - started,
+        **hint_fields,
     )
 
 
@@ -222,6 +264,23 @@ class FinishedScan:
     encoded: bytes
     colorfulness: float
     colorized: np.ndarray | None  # float BGR in [0, 1], only when asked for (to score it)
+    hint_delta_e2000: float | None  # how far the result is from the known colors at their points
+
+
+def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
+    """CIEDE2000 between the result and each known color at its point, averaged (None without hints)."""
+    if not scan.hints:
+        return None
+    ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
+    rows, columns = (np.array([int(getattr(hint, axis)) for hint in scan.hints]) for axis in ("y", "x"))
+    lightness = np.array(
+        [
+            luminance(scan.pixels[row : row + 1, column : column + 1])[0, 0]
+            for row, column in zip(rows, columns, strict=True)
+        ]
+    )
+    ab_at = np.stack([ab(slice(row, row + 1))[0, column] for row, column in zip(rows, columns, strict=True)])
+    return hint_delta_e2000(lightness, ab_at, scan.hints)
 
 
 def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_float: bool = False) -> FinishedScan:
@@ -232,4 +291,6 @@ def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_floa
     """
     bit_depth = output_bit_depth(image_format, scan.bit_depth)
     pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float)
-    return FinishedScan(encode_pixels(pixels, image_format), colorfulness, colorized)
+    return FinishedScan(
+        encode_pixels(pixels, image_format), colorfulness, colorized, scan_hint_delta_e2000(scan, prediction)
+    )

@@ -45,6 +45,7 @@ from pipeline.scans import (
     output_name,
     prepare_scan,
     printable_path,
+    read_hints_file,
     relative_path,
 )
 from pipeline.storage import skip_credentials_for_emulator
@@ -61,18 +62,31 @@ def _model_columns(spec: ModelSpec) -> dict:
     return {"model": spec.name, "model_version": spec.version, "inference_size": spec.input_size}
 
 
+def file_options(options: dict, hints_sha256: str | None) -> dict:
+    """The options one file's output depends on: the run's, and its own hints file (by content)."""
+    return dict(options, hints_sha256=hints_sha256)
+
+
 class _PrepareScanFn(beam.DoFn):
     """Read, hash and decode one file; a file that cannot be read, or whose output place is taken, is an error row.
 
-    Without --overwrite, a file an earlier run finished (same source bytes, same options, its output
-    still there) is not done again: its receipt's row is passed on.
+    Without --overwrite, a file an earlier run finished (same source bytes, same options and hints
+    file, its output still there) is not done again: its receipt's row is passed on.
     """
 
     def __init__(
-        self, base: str, output: str, spec: ModelSpec, keep_truth: bool, max_pixels: int, options: dict, overwrite: bool
+        self,
+        base: str,
+        output: str,
+        spec: ModelSpec,
+        keep_truth: bool,
+        max_pixels: int,
+        options: dict,
+        overwrite: bool,
+        hints: str | None,
     ):
         self._base, self._output, self._spec, self._keep_truth = base, output, spec, keep_truth
-        self._max_pixels, self._options, self._overwrite = max_pixels, options, overwrite
+        self._max_pixels, self._options, self._overwrite, self._hints = max_pixels, options, overwrite, hints
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
@@ -88,12 +102,22 @@ class _PrepareScanFn(beam.DoFn):
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:  # a .gz is no image
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
+            hints_file = read_hints_file(self._hints, relative)
+            options = file_options(self._options, hashlib.sha256(hints_file[1]).hexdigest() if hints_file else None)
             receipt = read_receipt(self._output, path)
-            done = None if self._overwrite else self._finished_row(receipt, sha256, destination)
+            done = None if self._overwrite else self._finished_row(receipt, sha256, destination, options)
             if done is None:
                 self._check_destination_is_ours(destination, receipt)
                 scan = prepare_scan(
-                    path, relative, destination, data, sha256, self._spec.input_size, self._keep_truth, self._max_pixels
+                    path,
+                    relative,
+                    destination,
+                    data,
+                    sha256,
+                    self._spec.input_size,
+                    self._keep_truth,
+                    self._max_pixels,
+                    hints_file,
                 )
                 scan = dataclasses.replace(scan, earlier_claims=tuple(receipt["claims"]) if receipt else ())
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
@@ -114,7 +138,7 @@ class _PrepareScanFn(beam.DoFn):
             return
         yield scan  # outside the try: failures of later steps are not this step's
 
-    def _finished_row(self, receipt: dict | None, sha256: str, destination: str) -> dict | None:
+    def _finished_row(self, receipt: dict | None, sha256: str, destination: str, options: dict) -> dict | None:
         """The row of an earlier run of this file: same source bytes, same options, same output, still there."""
         if receipt is None:
             return None
@@ -122,7 +146,7 @@ class _PrepareScanFn(beam.DoFn):
         if (
             row.get("status") == STATUS_OK
             and row.get("source_sha256") == sha256
-            and receipt.get("options") == self._options
+            and receipt.get("options") == options
             and row.get("output_path") == destination
             and FileSystems.exists(destination)
         ):
@@ -189,11 +213,13 @@ class ReadScans(beam.PTransform):
         options: dict,
         overwrite: bool,
         include_all_files: bool = False,
+        hints: str | None = None,
     ):
         super().__init__()
         self._pattern, self._base, self._output = pattern, printable_path(base), output.rstrip("/") + "/"
         self._spec, self._keep_truth, self._max_pixels = spec, keep_truth, max_pixels
         self._options, self._overwrite, self._include_all_files = options, overwrite, include_all_files
+        self._hints = hints
 
     def expand(self, pipeline):
         base = self._base
@@ -226,6 +252,7 @@ class ReadScans(beam.PTransform):
                     self._max_pixels,
                     self._options,
                     self._overwrite,
+                    self._hints,
                 ),
                 renamed=beam.pvalue.AsSingleton(renamed),
             ).with_outputs(FINISHED, DONE_BEFORE, main="scans")
@@ -273,6 +300,8 @@ def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
         height=scan.height,
         bit_depth=scan.bit_depth,
         input_channels=scan.input_channels,
+        hints=len(scan.hints),
+        hints_path=scan.hints_path,
         **_model_columns(spec),
         **values,
     )
@@ -305,6 +334,7 @@ class _WriteColorizedFn(beam.DoFn):
             self._disk.succeeded()
             metrics = fidelity_metrics(finished.colorized, truth) if truth is not None else {}
             metrics["colorfulness"] = finished.colorfulness
+            metrics["hint_delta_e2000"] = finished.hint_delta_e2000
         except Exception as error:  # noqa: BLE001 - any failure is this file's, never the night's
             self._disk.failed(error, scan.output_path)
             logger.warning("[error] %s: %s", scan.source_path, describe_error(error))
@@ -321,7 +351,7 @@ class _WriteColorizedFn(beam.DoFn):
             **metrics,
         )
         try:
-            write_receipt(self._output, row, self._options, claims)
+            write_receipt(self._output, row, file_options(self._options, scan.hints_sha256), claims)
         except Exception as error:  # noqa: BLE001 - the image is written; only a rerun's shortcut is lost
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, seconds)
@@ -336,7 +366,7 @@ class _WriteColorizedFn(beam.DoFn):
         row = _scan_row(scan, self._spec, status=STATUS_ERROR, error=interrupted)
         try:
             claims = sorted({*scan.earlier_claims, scan.output_path})
-            write_receipt(self._output, row, self._options, claims)
+            write_receipt(self._output, row, file_options(self._options, scan.hints_sha256), claims)
         except Exception as error:  # noqa: BLE001 - without it, only a killed run's rerun would refuse this file
             logger.warning("could not record %s as being written: %s", scan.output_path, describe_error(error))
             return [scan.output_path]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from models.architectures import build_unet_classes
 from models.color_classes import (
     AB_LIMIT,
     RebalancedClassLoss,
+    RebalancedL1,
     in_gamut_bins,
     nearest_bin,
     rebalancing_weights,
@@ -59,3 +61,18 @@ def test_annealed_mean_decodes_a_confident_distribution_to_its_bin():
     model.get_layer("ab_logits").set_weights([np.zeros_like(kernel), bias])
     ab = np.asarray(model.predict_on_batch(np.zeros((1, 32, 32, 1), np.float32)))
     np.testing.assert_allclose(ab * AB_SCALE, np.broadcast_to(bins[target], ab.shape), atol=1e-3)
+
+
+def test_rebalanced_l1_weighs_a_pixel_by_its_true_colors_rarity():
+    bins = in_gamut_bins()
+    weights = np.ones(len(bins), np.float32)
+    red = nearest_bin(np.array([60.0, 60.0]), bins)
+    weights[red] = 5.0
+    loss = RebalancedL1(bins, weights)
+    gray_truth, red_truth = np.zeros((1, 2, 2, 2), np.float32), np.full((1, 2, 2, 2), 60.0 / AB_SCALE, np.float32)
+    off = np.full((1, 2, 2, 2), 0.1, np.float32)
+    assert float(loss(gray_truth, gray_truth + off)) == pytest.approx(0.1)
+    assert float(loss(red_truth, red_truth + off)) == pytest.approx(0.5)
+    assert float(loss(red_truth, red_truth)) == 0.0
+    beyond_the_grid = np.full((1, 1, 1, 2), 1.0, np.float32)  # a/b 128: weighed as the nearest bin, not an error
+    assert np.isfinite(float(loss(beyond_the_grid, beyond_the_grid * 0)))

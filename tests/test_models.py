@@ -139,3 +139,47 @@ def test_training_batches_keep_static_shapes_through_the_degradations():
     assert tuple(lightness_spec.shape) == (2, 32, 32, 1) and tuple(ab_spec.shape) == (2, 32, 32, 2)
     lightness, _ = next(iter(dataset))
     assert float(lightness.numpy().min()) >= 0 and float(lightness.numpy().max()) <= 1
+
+
+def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere():
+    tf = pytest.importorskip("tensorflow")
+    from models.hints import MAX_POINTS, sample_hints
+
+    tf.random.set_seed(3)
+    ab = tf.constant(np.random.default_rng(0).uniform(-0.5, 0.5, (48, 40, 2)), tf.float32)
+    hinted = []
+    for _ in range(40):
+        hints = sample_hints(ab).numpy()
+        mask = hints[..., 2]
+        assert hints.shape == (48, 40, 3) and set(np.unique(mask)) <= {0.0, 1.0}
+        assert np.all(hints[..., :2][mask == 0] == 0)
+        assert mask.sum() <= MAX_POINTS * 25
+        inside = hints[..., :2][mask == 1]
+        assert np.all(np.abs(inside) <= 0.5 + 1e-6)  # means of true colors, within their range
+        hinted.append(mask.any())
+    assert 0.2 < np.mean(hinted) < 0.8  # about half the crops get none
+
+
+def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_path):
+    """--hints adds zero-initialized hint paths: with no hints it predicts what its --init_from did."""
+    from models.architectures import build_unet
+
+    base = tmp_path / "base.keras"
+    keras.utils.set_random_seed(0)
+    build_unet(64, pretrained=False).save(base)
+    out = tmp_path / "run"
+    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--rebalance_mix", "0.8", "--init_from", str(base),
+            "--size", "64", "--crop", "64", "--batch_size", "2", "--epochs", "0", "--out", str(out),
+            "--name", "h"]  # fmt: skip
+    assert train.main(argv) == 0
+    grown = keras.saving.load_model(out / "h.keras", compile=False, safe_mode=True)
+    lightness = np.random.default_rng(0).random((2, 64, 64, 1), np.float32)
+    hints = np.zeros((2, 64, 64, 3), np.float32)
+    before = keras.saving.load_model(base, compile=False).predict_on_batch(lightness)
+    np.testing.assert_allclose(grown.predict_on_batch([lightness, hints]), before, atol=1e-5)
+    assert json.loads((out / "h.json").read_text())["hints"] is True
+
+    argv[argv.index("0")] = "1"
+    assert train.main(argv + ["--version", "2"]) == 0
+    card = json.loads((out / "h.json").read_text())
+    assert card["loss"] == "color-rarity-weighted mae" and card["epochs_run"] == 1

@@ -7,6 +7,9 @@ folder gives the mean of every metric over the photos, the colorfulness of the r
 as a share of the originals', on how many photos the model beats the gray picture
 (CIEDE2000; when gray is among the models) and the model's inference speed on
 pre-decoded batches at its input size (on the GPU when TensorFlow sees one).
+With `--hints N`, each model that takes known colors is run again with N points per
+photo whose colors are read from the original (`--hints` files, as a user writes them):
+its row gives the CIEDE2000 at the points and the whole picture's against no hints.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import numpy as np
 import pipeline
 from models.registry import BUNDLED_DIR, resolve_model
 from pipeline.records import STATUS_OK, read_metadata
+from pipeline.scans import hints_location, is_scan_file
+from transforms.codec import decode_scan
 
 COLUMNS = ("psnr", "ssim", "mae", "psnr_ab", "ssim_ab", "mae_ab", "delta_e2000", "skin_delta_e2000", "colorfulness")
 GRAY = "gray"
@@ -33,6 +38,8 @@ def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> f
     spec = resolve_model(model_name)
     model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
     batch = np.random.default_rng(0).random((batch_size, spec.input_size, spec.input_size, 1), np.float32)
+    if spec.takes_hints:
+        batch = [batch, np.zeros((*batch.shape[:3], 3), np.float32)]
     model.predict_on_batch(batch)
     started = time.perf_counter()
     for _ in range(batches):
@@ -40,21 +47,45 @@ def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> f
     return batch_size * batches / (time.perf_counter() - started)
 
 
-def evaluate(data: str, model_name: str, out: Path) -> tuple[dict, dict[str, float]]:
-    """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate.
+def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> None:
+    """A hints file for every photo under `data`: `points` random pixels with their original sRGB colors."""
+    rng = np.random.default_rng(seed)
+    for path in sorted(Path(data).rglob("*")):
+        relative = path.relative_to(data).as_posix()
+        if not path.is_file() or not is_scan_file(relative):
+            continue
+        pixels = decode_scan(path.read_bytes()).pixels
+        if pixels.ndim != 3:
+            continue
+        rows, columns = rng.integers(pixels.shape[0], size=points), rng.integers(pixels.shape[1], size=points)
+        colors = (pixels[rows, columns] >> (8 if pixels.dtype == np.uint16 else 0)).astype(int)
+        document = {
+            "points": [
+                {"x": int(x), "y": int(y), "color": "#{:02x}{:02x}{:02x}".format(*bgr[::-1])}
+                for x, y, bgr in zip(columns, rows, colors, strict=True)
+            ]
+        }
+        location = Path(hints_location(str(folder), relative))
+        location.parent.mkdir(parents=True, exist_ok=True)
+        location.write_text(json.dumps(document))
+
+
+def evaluate(data: str, model_name: str, out: Path, hints: Path | None = None) -> tuple[dict, dict[str, float]]:
+    """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate (and --hints).
 
     Also returns each photo's CIEDE2000, by source path, to compare models photo by photo.
     """
-    output = out / Path(data).name / model_name.replace("/", "_")
+    output = out / Path(data).name / (model_name.replace("/", "_") + ("_hints" if hints else ""))
     pipeline.run(
         ["--input", data, "--output", str(output), "--model", model_name, "--evaluate", "--output_format", "png"]
+        + (["--hints", str(hints)] if hints else [])
     )
     rows = [
         row for row in read_metadata(str(output)).to_pylist() if row["status"] == STATUS_OK and row["psnr"] is not None
     ]
     spec = resolve_model(model_name)
-    summary = {"model": spec.name, "version": spec.version, "images": len(rows)}
-    for column in COLUMNS:  # skin_delta_e2000 only over photos with a face found
+    summary = {"model": spec.name + (" + hints" if hints else ""), "version": spec.version, "images": len(rows)}
+    for column in (*COLUMNS, "hint_delta_e2000"):  # skin_delta_e2000 only over photos with a face found
         values = [row[column] for row in rows if row[column] is not None]
         summary[column] = statistics.fmean(values) if values else None
     truth_colorfulness = statistics.fmean(row["colorfulness_truth"] for row in rows)
@@ -68,9 +99,22 @@ def share_better_than_gray(per_photo: dict[str, float], gray: dict[str, float]) 
     return statistics.fmean(per_photo[path] < gray[path] for path in per_photo)
 
 
-def evaluate_models(data: str, model_names: list[str], out: Path) -> list[dict]:
-    """Every model's summary on one folder, with its share of photos better than gray."""
-    results = [evaluate(data, name, out) for name in model_names]
+def evaluate_models(data: str, model_names: list[str], out: Path, hint_points: int = 0) -> list[dict]:
+    """Every model's summary on one folder, with its share of photos better than gray.
+
+    With `hint_points`, a model that takes hints gets a second row, with that many known colors per photo
+    and `vs_no_hints`: its mean CIEDE2000 as a share of the same model's without hints.
+    """
+    hints = out / "hints" / Path(data).name if hint_points else None
+    if hints:
+        write_sampled_hints(data, hints, hint_points)
+    results = []
+    for name in model_names:
+        results.append(evaluate(data, name, out))
+        if hints and resolve_model(name).takes_hints:
+            summary, per_photo = evaluate(data, name, out, hints)
+            summary["vs_no_hints"] = summary["delta_e2000"] / results[-1][0]["delta_e2000"]
+            results.append((summary, per_photo))
     gray = next((per_photo for (summary, per_photo) in results if summary["model"] == GRAY), None)
     for summary, per_photo in results:
         summary["better_than_gray"] = share_better_than_gray(per_photo, gray) if gray else None
@@ -89,6 +133,8 @@ def record_in_card(model_name: str, summaries: dict[str, dict]) -> None:
 
 def markdown_table(summaries: list[dict]) -> str:
     header = ("model", "version", "images", *COLUMNS, "colorfulness_share", "better_than_gray", "images_per_s")
+    if any(summary.get("hint_delta_e2000") is not None for summary in summaries):
+        header = (*header, "hint_delta_e2000", "vs_no_hints")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for summary in summaries:
         values = [summary.get(key) for key in header]
@@ -103,11 +149,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=[GRAY, "default"], help="bundled names or .keras paths")
     parser.add_argument("--out", default="runs/evaluate", help="where the colorized photos and tables go")
     parser.add_argument("--record", action="store_true", help="write the results into the bundled models' cards")
+    parser.add_argument(
+        "--hints", type=int, default=0, metavar="N", help="also run hint-taking models with N known colors per photo"
+    )
     args = parser.parse_args(argv)
-    results = {data: evaluate_models(data, args.models, Path(args.out)) for data in args.data}
+    results = {data: evaluate_models(data, args.models, Path(args.out), args.hints) for data in args.data}
     if args.record:
-        for index, name in enumerate(args.models):
-            record_in_card(name, {data: summaries[index] for data, summaries in results.items()})
+        for name in args.models:
+            model = resolve_model(name).name
+            record_in_card(
+                name,
+                {
+                    data + (" (hints)" if "+ hints" in summary["model"] else ""): summary
+                    for data, summaries in results.items()
+                    for summary in summaries
+                    if summary["model"].split(" + ")[0] == model
+                },
+            )
     tables = "\n".join(f"{data}\n\n{markdown_table(summaries)}\n" for data, summaries in results.items())
     print(tables)
     (Path(args.out) / "comparison.md").write_text(tables)
