@@ -109,14 +109,14 @@ def test_deterministic_split_by_file_name():
 
 
 def test_contact_sheet_puts_each_scan_beside_its_result(tmp_path):
-    from tools.contact_sheet import contact_sheet
+    from tools.contact_sheet import contact_sheet, thumbnail
 
     pairs = []
     for index, shape in enumerate([(40, 60), (50, 30), (20, 20)]):
         before = write_image(tmp_path / f"b{index}.png", color_photo(*shape, seed=index)[:, :, 0])
         after = write_image(tmp_path / f"a{index}.png", color_photo(*shape, seed=index))
-        pairs.append((str(before), str(after)))
-    sheet = contact_sheet(pairs, height=32, columns=2)
+        pairs.append([thumbnail(str(before), 32), thumbnail(str(after), 32)])
+    sheet = contact_sheet(pairs, columns=2)
     assert sheet.dtype == np.uint8 and sheet.shape[2] == 3
     assert sheet.shape[0] == 2 * (32 + 16)  # two rows of thumbnails with their margins
 
