@@ -147,16 +147,20 @@ ENCODERS = {
 }
 
 
+HINT_GAIN = 10.0  # under Adam, a path whose input is k times larger learns about k times faster
+
+
 def hint_term(hints, stride: int, width: int, name: str):
     """The known colors summed over each stride x stride cell, mapped to `width` features.
 
     Summing (not averaging) keeps one known pixel at the same strength at every level, so
     the coarse levels spread a hint over its whole region and the fine levels place it.
-    The convolution starts at zero: a model with hints starts out as the same model without.
+    The convolution starts at zero: a model with hints starts out as the same model without;
+    its input is scaled by HINT_GAIN so that it learns faster than the pretrained body it joins.
     """
     if stride > 1:
         hints = layers.AveragePooling2D(stride, name=f"{name}_pool")(hints)
-        hints = layers.Rescaling(float(stride * stride), name=f"{name}_sum")(hints)
+    hints = layers.Rescaling(float(stride * stride) * HINT_GAIN, name=f"{name}_scale")(hints)
     return layers.Conv2D(width, 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv")(hints)
 
 
