@@ -159,3 +159,36 @@ def test_the_report_marks_the_hints_on_the_result(tmp_path, hint_echo_model):
     report = (tmp_path / "out" / "report.html").read_text()
     assert report.count("<circle") == 2 and f'fill="{RED}"' in report and 'viewBox="0 0 240 40"' in report
     assert '<option value="hint_delta_e2000"' in report
+
+
+def test_hints_are_read_from_cloud_storage(bucket, hint_echo_model, tmp_path):
+    scan_with_hints(tmp_path, "a", [{"x": 30, "y": 20, "color": RED, "radius": 12}])
+    scan_with_hints(tmp_path, "b", [{"x": 30, "y": 20, "color": "blue"}])
+    for path in sorted(tmp_path.rglob("*.*")):
+        bucket.blob(path.relative_to(tmp_path).as_posix()).upload_from_filename(str(path))
+    root = f"gs://{bucket.name}"
+    pipeline.run(
+        ["--input", f"{root}/scans", "--output", f"{root}/out", "--model", str(hint_echo_model)]
+        + ["--hints", f"{root}/hints"]
+    )
+    rows = {Path(row["source_path"]).stem: row for row in read_metadata(f"{root}/out").to_pylist()}
+    assert rows["a"]["hints"] == 1 and rows["a"]["hints_path"] == f"{root}/hints/box/a.json"
+    assert rows["a"]["hint_delta_e2000"] < 2.0
+    assert rows["b"]["status"] == "error" and f"hints file {root}/hints/box/b.json" in rows["b"]["error"]
+
+
+def test_hint_coordinates_are_those_of_the_scan_as_displayed(tmp_path, hint_echo_model):
+    """A JPEG stored 80 x 60 with EXIF orientation 6 is displayed 60 wide and 80 high: hints follow the display."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    for name, point in (("upright", {"x": 50, "y": 70}), ("stored", {"x": 70, "y": 10})):
+        path = tmp_path / "scans" / "box" / f"{name}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(color_photo(60, 80)[:, :, 0]).save(path, exif=exif)
+        (tmp_path / "hints" / "box").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "hints" / "box" / f"{name}.json").write_text(json.dumps({"points": [dict(point, color=RED)]}))
+    rows = run_with_hints(tmp_path, hint_echo_model)
+    assert rows["upright"]["status"] == "ok" and (rows["upright"]["width"], rows["upright"]["height"]) == (60, 80)
+    assert "(70, 10) is outside the 60x80 scan" in rows["stored"]["error"]
