@@ -2,9 +2,10 @@
 
 python -m tools.contact_sheet --input ../shared/data/demo/gray --model default --out docs/contact_sheet.png
 
-With `--hints DIR` a third picture shows the same model given the known colors in DIR
-(each point ringed in its color); with `--evaluate` the inputs are color photos: the first
-picture is their luminance (what the model sees) and the last the photo itself.
+With `--vividness 0.5 1 1.5` there is one result per vividness; with `--hints DIR` one more
+shows the model given the known colors in DIR (each point ringed in its color); with
+`--evaluate` the inputs are color photos: the first picture is their luminance (what the
+model sees) and the last the photo itself.
 """
 
 from __future__ import annotations
@@ -60,10 +61,12 @@ def contact_sheet(rows: list[list[np.ndarray]], columns: int = 2, gap: int = 8) 
     return np.vstack(lines)
 
 
-def colorize(input_location: str, model: str, output: str, hints: str | None) -> dict[str, dict]:
+def colorize(
+    input_location: str, model: str, output: str, hints: str | None, vividness: float = 1.0
+) -> dict[str, dict]:
     """The pipeline's ok rows by source path."""
     argv = ["--input", input_location, "--output", output, "--model", model, "--output_format", "png"]
-    pipeline.run(argv + (["--hints", hints] if hints else []))
+    pipeline.run(argv + ["--vividness", str(vividness)] + (["--hints", hints] if hints else []))
     return {row["source_path"]: row for row in read_metadata(output).to_pylist() if row["status"] == STATUS_OK}
 
 
@@ -74,16 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="PNG or JPEG file to write")
     parser.add_argument("--height", type=int, default=256, help="height of each thumbnail")
     parser.add_argument("--columns", type=int, default=2, help="scans side by side")
+    parser.add_argument("--vividness", type=float, nargs="+", default=[1.0], help="a result for each value")
     parser.add_argument("--hints", default=None, help="also show the model given these known colors")
     parser.add_argument("--evaluate", action="store_true", help="the inputs are color photos: show their gray")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as output:
-        automatic = colorize(args.input, args.model, f"{output}/automatic", None)
+        results = [colorize(args.input, args.model, f"{output}/{v}", None, v) for v in args.vividness]
         hinted = colorize(args.input, args.model, f"{output}/hinted", args.hints) if args.hints else {}
         rows = []
-        for source in sorted(automatic):
+        for source in sorted(results[0]):
             pictures = [thumbnail(source, args.height, gray=args.evaluate)]
-            pictures.append(thumbnail(automatic[source]["output_path"], args.height))
+            pictures += [thumbnail(result[source]["output_path"], args.height) for result in results]
             if source in hinted:
                 row = hinted[source]
                 pictures.append(thumbnail(row["output_path"], args.height, hinted_row=row if row["hints"] else None))
