@@ -178,6 +178,8 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
         copy_matching_weights(
             keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True), generator
         )
+    if args.freeze_encoder:
+        generator.get_layer(f"{args.encoder}_encoder").trainable = False  # its BatchNorm then keeps its statistics
     reconstruction = LOSSES[args.loss]
     if args.arch == "unet_classes":
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
@@ -228,6 +230,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "regressors (--loss mae) default: no weights",
     )
     parser.add_argument(
+        "--freeze_encoder",
+        action="store_true",
+        help="unet, unet_classes: train the decoder (and hint paths) only; the encoder keeps its weights",
+    )
+    parser.add_argument(
         "--hints", action="store_true", help="unet: take known colors as a second input (trained on sampled hints)"
     )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
@@ -256,6 +263,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.learning_rate = 2e-4 if is_adversarial(args) else 1e-3
     if args.adversarial and args.arch == "unet_classes":
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
+    if args.freeze_encoder and args.arch not in ("unet", "unet_classes"):
+        parser.error("--freeze_encoder is for unet and unet_classes")
     if args.hints and (args.arch != "unet" or args.adversarial):
         parser.error("--hints is for --arch unet without --adversarial")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
@@ -317,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else args.loss
         ),
         "initialized_from": args.init_from,
+        "frozen_encoder": args.freeze_encoder,
         "degradations": not args.no_degrade,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
