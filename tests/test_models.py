@@ -180,6 +180,13 @@ def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_p
     assert json.loads((out / "h.json").read_text())["hints"] is True
 
     argv[argv.index("0")] = "1"
-    assert train.main(argv + ["--version", "2"]) == 0
+    assert train.main(argv + ["--version", "2", "--freeze_encoder"]) == 0
     card = json.loads((out / "h.json").read_text())
-    assert card["loss"] == "color-rarity-weighted mae" and card["epochs_run"] == 1
+    assert card["loss"] == "color-rarity-weighted mae" and card["epochs_run"] == 1 and card["frozen_encoder"]
+    trained = keras.saving.load_model(out / "h.keras", compile=False, safe_mode=True)
+    encoder = "mobilenet_v2_encoder"
+    for kept, started in zip(
+        trained.get_layer(encoder).get_weights(), grown.get_layer(encoder).get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(kept, started)  # BatchNorm statistics included
+    assert not np.array_equal(trained.get_layer("hints0_conv").get_weights()[0], 0)
