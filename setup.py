@@ -20,6 +20,7 @@ setup(
         "numpy>=1.26,<3",
         "pyarrow>=14",
         "pillow>=10",
+        "scipy>=1.11",  # the sparse solver that spreads known colors (transforms/hints.py)
         "google-cloud-storage>=2.14",
     ],
     extras_require={

@@ -23,7 +23,7 @@ from transforms.codec import (
     output_bit_depth,
     quantize,
 )
-from transforms.hints import Hint, hint_delta_e2000, hint_grid, parse_hints
+from transforms.hints import Hint, hint_delta_e2000, hint_grid, parse_hints, spread_known_colors
 from transforms.lab import luminance, recombine_luminance, row_strips
 from transforms.letterbox import Letterbox, ab_rows, model_input
 from transforms.metrics import Colorfulness
@@ -287,8 +287,11 @@ def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_floa
     """The finishing step of every scan after the model: restore a/b, recombine with the scan's L, quantize, encode.
 
     `prediction` is the model's (size, size, 2) output for `scan.model_input`; the result keeps the
-    scan's size and, where the format holds it, its bit depth (`output_bit_depth`).
+    scan's size and, where the format holds it, its bit depth (`output_bit_depth`). A scan's known
+    colors are met and spread over their regions first (`spread_known_colors`).
     """
+    if scan.model_hints is not None:
+        prediction = spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
     bit_depth = output_bit_depth(image_format, scan.bit_depth)
     pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float)
     return FinishedScan(

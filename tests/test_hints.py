@@ -12,9 +12,9 @@ import pytest
 import pipeline
 from pipeline.records import read_metadata
 from tests.conftest import TINY_SIZE, color_photo, write_image
-from transforms.hints import HINT_CHANNELS, Hint, hex_to_ab, hint_grid, parse_hints
+from transforms.hints import HINT_CHANNELS, Hint, hex_to_ab, hint_grid, parse_hints, spread_known_colors
 from transforms.lab import AB_SCALE, bgr_to_lab
-from transforms.letterbox import letterbox
+from transforms.letterbox import Letterbox, letterbox
 
 RED = "#b22222"
 
@@ -192,3 +192,22 @@ def test_hint_coordinates_are_those_of_the_scan_as_displayed(tmp_path, hint_echo
     rows = run_with_hints(tmp_path, hint_echo_model)
     assert rows["upright"]["status"] == "ok" and (rows["upright"]["width"], rows["upright"]["height"]) == (60, 80)
     assert "(70, 10) is outside the 60x80 scan" in rows["stored"]["error"]
+
+
+def test_a_known_color_is_met_at_its_point_and_spreads_over_its_region_not_across_edges():
+    """A dark left half and a light right half, a hint in the left: the left takes it, the right keeps the model's."""
+    rng = np.random.default_rng(0)
+    lightness = np.where(np.arange(96) < 48, 0.3, 0.8)[None, :].repeat(64, 0)
+    lightness = (lightness + rng.normal(0, 0.005, lightness.shape)).astype(np.float32)[..., None]
+    prediction = np.full((96, 96, 2), 0.05, np.float32)  # the model's own color everywhere
+    hints = np.zeros((96, 96, 3), np.float32)
+    hints[30, 10] = (0.3, -0.2, 1.0)
+    box = Letterbox(16, 0, 64, 96)  # the scan is 64 rows of the 96 x 96 grid
+    grid = np.zeros((96, 96, 1), np.float32)
+    grid[16:80] = lightness
+    result = spread_known_colors(prediction, grid, hints, box)
+    assert result[30, 10] == pytest.approx((0.3, -0.2))
+    assert result[70, 40] == pytest.approx((0.3, -0.2), abs=0.01)  # same region, 50 pixels away
+    assert result[30, 60] == pytest.approx((0.05, 0.05), abs=0.02)  # across the edge: a little leaks
+    assert np.all(result[:16] == prediction[:16])  # the letterbox's border is left alone
+    assert spread_known_colors(prediction, grid, np.zeros_like(hints), box) is prediction

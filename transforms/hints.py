@@ -108,3 +108,65 @@ def hint_delta_e2000(lightness: np.ndarray, ab_at: np.ndarray, hints: tuple[Hint
     wanted = np.array([(0.0, hint.a, hint.b) for hint in hints], np.float32)
     wanted[:, 0] = lightness[0]
     return float(delta_e2000(result, wanted).mean())
+
+
+# How known colors spread (`spread_known_colors`): each pixel's share of a hint falls by a factor
+# 1 / (1 + SCREENING) a step along L's regions (little enough that a region fills, enough that what
+# leaks through an edge does not fill the next one); a share of at least FULL_SHARE (what a lone
+# point in a flat region gives about 50 model pixels away) takes the whole correction, less a
+# correspondingly smaller part of it.
+SCREENING = 3e-4
+FULL_SHARE = 0.2
+
+
+def _affinities(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, columns, weights) of the 3 x 3 neighbour affinities of Levin, Lischinski and Weiss (2004).
+
+    Each pixel's weights over its neighbours sum to 1 and fall with the difference of L, on the
+    scale of L's own variation around it: colors flow along a region and stop at its edges.
+    """
+    height, width = lightness.shape
+    padded = np.pad(lightness, 1, mode="edge")
+    index = np.pad(np.arange(height * width).reshape(height, width), 1, constant_values=-1)
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    neighbours = np.stack([padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in offsets])
+    ids = np.stack([index[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in offsets])
+    window = np.concatenate([neighbours, lightness[None]])
+    variance = window.var(axis=0) * 0.6
+    squared = (neighbours - lightness[None]) ** 2
+    closest = np.where(ids >= 0, squared, np.inf).min(axis=0)
+    variance = np.maximum(np.maximum(variance, closest / np.log(100.0)), 2e-6)
+    weights = np.where(ids >= 0, np.exp(-squared / variance[None]), 0.0)
+    weights /= weights.sum(axis=0, keepdims=True)
+    rows = np.broadcast_to(np.arange(height * width).reshape(height, width), ids.shape)
+    valid = ids >= 0
+    return rows[valid], ids[valid], weights[valid]
+
+
+def spread_known_colors(prediction: np.ndarray, lightness: np.ndarray, hints: np.ndarray, box: Letterbox) -> np.ndarray:
+    """The prediction (size, size, 2) with every known color met and its correction spread along L.
+
+    The model learns to use hints, but only approximately; what it leaves between a hint and
+    its own prediction there is spread over the hint's region with the neighbour affinities of
+    Levin et al.'s colorization by optimization, on the letterboxed grid inside the scan:
+    the corrections and the hints' mask each diffuse along L (a screened system: every pixel
+    the L-weighted mean of its neighbours, less a little), and their ratio is each pixel's
+    affinity-weighted mean correction, taken whole near the hints and fading far from them.
+    """
+    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse.linalg import splu
+
+    inside = (slice(box.top, box.top + box.height), slice(box.left, box.left + box.width))
+    mask = hints[inside][..., 2]
+    if not mask.any():
+        return prediction
+    rows, columns, weights = _affinities(lightness[inside].reshape(mask.shape).astype(np.float64))
+    count = mask.size
+    neighbours = csr_matrix((weights, (rows, columns)), shape=(count, count))
+    system = (identity(count, format="csr") * (1.0 + SCREENING) - neighbours).tocsc()
+    sources = np.concatenate([(hints[inside][..., :2] - prediction[inside]) * mask[..., None], mask[..., None]], -1)
+    spread = splu(system).solve(sources.reshape(count, 3).astype(np.float64)).reshape(*mask.shape, 3)
+    correction = spread[..., :2] / np.maximum(spread[..., 2:], FULL_SHARE)
+    result = prediction.copy()
+    result[inside] += correction.astype(prediction.dtype)
+    return result
