@@ -43,7 +43,7 @@ from pipeline.records import (
 )
 from pipeline.report import write_report
 from pipeline.scans import input_base, input_pattern
-from pipeline.stages import COUNTERS, ColorizeScans, ReadScans, WriteColorized, WriteMetadata
+from pipeline.stages import COUNTERS, ColorizeScans, ReadScans, ScanReading, WriteColorized, WriteMetadata
 from pipeline.storage import skip_credentials_for_emulator
 
 logger = logging.getLogger("revivacolor")
@@ -181,18 +181,18 @@ def _build_pipeline(
     ground_truth = _absolute(options.ground_truth) if options.ground_truth else None
     recorded = recorded_options(options, ground_truth, spec)
     pipeline = beam.Pipeline(options=pipeline_options)
-    scans, errors, done_before = pipeline | "ReadScans" >> ReadScans(
-        input_pattern(source),
-        input_base(source),
-        output,
-        spec,
-        options.evaluate,
-        options.max_pixels,
-        recorded,
-        options.overwrite,
-        options.include_all_files,
-        _absolute(options.hints) if options.hints else None,
+    reading = ScanReading(
+        base=input_base(source),
+        output=output,
+        spec=spec,
+        keep_truth=options.evaluate,
+        max_pixels=options.max_pixels,
+        options=recorded,
+        overwrite=options.overwrite,
+        include_all_files=options.include_all_files,
+        hints=_absolute(options.hints) if options.hints else None,
     )
+    scans, errors, done_before = pipeline | "ReadScans" >> ReadScans(input_pattern(source), reading)
     predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(
         spec, options.batch_size, options.inference_threads, options.model_copies
     )

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import apache_beam as beam
 import cv2
@@ -67,6 +68,21 @@ def file_options(options: dict, hints_sha256: str | None) -> dict:
     return dict(options, hints_sha256=hints_sha256)
 
 
+@dataclass(frozen=True)
+class ScanReading:
+    """How the input files are read, and what makes one done before: ReadScans' settings, shared with its steps."""
+
+    base: str  # the folder relative paths are taken from
+    output: str
+    spec: ModelSpec
+    keep_truth: bool  # keep the decoded input to score against (--evaluate)
+    max_pixels: int
+    options: dict  # the recorded options a receipt must match
+    overwrite: bool
+    include_all_files: bool = False
+    hints: str | None = None  # the --hints folder
+
+
 class _PrepareScanFn(beam.DoFn):
     """Read, hash and decode one file; a file that cannot be read, or whose output place is taken, is an error row.
 
@@ -74,38 +90,29 @@ class _PrepareScanFn(beam.DoFn):
     file, its output still there) is not done again: its receipt's row is passed on.
     """
 
-    def __init__(
-        self,
-        base: str,
-        output: str,
-        spec: ModelSpec,
-        keep_truth: bool,
-        max_pixels: int,
-        options: dict,
-        overwrite: bool,
-        hints: str | None,
-    ):
-        self._base, self._output, self._spec, self._keep_truth = base, output, spec, keep_truth
-        self._max_pixels, self._options, self._overwrite, self._hints = max_pixels, options, overwrite, hints
+    def __init__(self, reading: ScanReading):
+        self._reading = reading
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
 
     def process(self, readable: fileio.ReadableFile, renamed: dict[str, str]):
         path = printable_path(readable.metadata.path)
-        relative = relative_path(path, self._base)
+        relative = relative_path(path, self._reading.base)
         destination = FileSystems.join(
-            self._output, renamed.get(relative) or output_name(relative, self._options["output_format"])
+            self._reading.output, renamed.get(relative) or output_name(relative, self._reading.options["output_format"])
         )
         sha256 = None
         try:
             with readable.open(compression_type=CompressionTypes.UNCOMPRESSED) as handle:  # a .gz is no image
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
-            hints_file = read_hints_file(self._hints, relative)
-            options = file_options(self._options, hashlib.sha256(hints_file[1]).hexdigest() if hints_file else None)
-            receipt = read_receipt(self._output, path)
-            done = None if self._overwrite else self._finished_row(receipt, sha256, destination, options)
+            hints_file = read_hints_file(self._reading.hints, relative)
+            options = file_options(
+                self._reading.options, hashlib.sha256(hints_file[1]).hexdigest() if hints_file else None
+            )
+            receipt = read_receipt(self._reading.output, path)
+            done = None if self._reading.overwrite else self._finished_row(receipt, sha256, destination, options)
             if done is None:
                 self._check_destination_is_ours(destination, receipt)
                 scan = prepare_scan(
@@ -114,9 +121,9 @@ class _PrepareScanFn(beam.DoFn):
                     destination,
                     data,
                     sha256,
-                    self._spec.input_size,
-                    self._keep_truth,
-                    self._max_pixels,
+                    self._reading.spec.input_size,
+                    self._reading.keep_truth,
+                    self._reading.max_pixels,
                     hints_file,
                 )
                 scan = dataclasses.replace(scan, earlier_claims=tuple(receipt["claims"]) if receipt else ())
@@ -127,7 +134,7 @@ class _PrepareScanFn(beam.DoFn):
                 source_sha256=sha256,
                 status=STATUS_ERROR,
                 error=describe_error(error),
-                **_model_columns(self._spec),
+                **_model_columns(self._reading.spec),
             )
             yield beam.pvalue.TaggedOutput(FINISHED, row)
             return
@@ -155,7 +162,7 @@ class _PrepareScanFn(beam.DoFn):
 
     def _check_destination_is_ours(self, destination: str, receipt: dict | None) -> None:
         """A file at the output path that this tool did not write for this source is not replaced."""
-        if self._overwrite or (receipt and destination in receipt["claims"]):
+        if self._reading.overwrite or (receipt and destination in receipt["claims"]):
             return
         if FileSystems.exists(destination):
             raise ValueError(
@@ -197,44 +204,32 @@ class ReadScans(beam.PTransform):
     """Every file under the input pattern (except those under --output), decoded into Scans.
 
     Each file's output name is chosen over the whole list of files, so that two inputs never
-    share one (see `colliding_names`). Without `overwrite`, a file an earlier run finished with
-    the same `options` is not processed again: its earlier row is passed on.
+    share one (see `colliding_names`). Without `reading.overwrite`, a file an earlier run finished
+    with the same `reading.options` is not processed again: its earlier row is passed on.
     Returns a tuple of PCollections: Scans, error rows, and the rows of files done before.
     """
 
-    def __init__(
-        self,
-        pattern: str,
-        base: str,
-        output: str,
-        spec: ModelSpec,
-        keep_truth: bool,
-        max_pixels: int,
-        options: dict,
-        overwrite: bool,
-        include_all_files: bool = False,
-        hints: str | None = None,
-    ):
+    def __init__(self, pattern: str, reading: ScanReading):
         super().__init__()
-        self._pattern, self._base, self._output = pattern, printable_path(base), output.rstrip("/") + "/"
-        self._spec, self._keep_truth, self._max_pixels = spec, keep_truth, max_pixels
-        self._options, self._overwrite, self._include_all_files = options, overwrite, include_all_files
-        self._hints = hints
+        self._pattern = pattern
+        self._reading = dataclasses.replace(
+            reading, base=printable_path(reading.base), output=reading.output.rstrip("/") + "/"
+        )
 
     def expand(self, pipeline):
-        base = self._base
+        reading = self._reading
         matched = (
             pipeline
             | "MatchFiles" >> fileio.MatchFiles(self._pattern)
-            | "SelectScans" >> beam.ParDo(_SelectScansFn(self._base, self._output, self._include_all_files))
+            | "SelectScans" >> beam.ParDo(_SelectScansFn(reading.base, reading.output, reading.include_all_files))
         )
         # Over the whole list, as a side input: the same names on every worker, whatever the order.
         renamed = (
             matched
             | "RelativePaths"
-            >> beam.Map(lambda metadata, base: relative_path(printable_path(metadata.path), base), base)
+            >> beam.Map(lambda metadata, base: relative_path(printable_path(metadata.path), base), reading.base)
             | "AllRelativePaths" >> beam.combiners.ToList()
-            | "CollidingNames" >> beam.Map(colliding_names, self._options["output_format"])
+            | "CollidingNames" >> beam.Map(colliding_names, reading.options["output_format"])
         )
         results = (
             matched
@@ -244,16 +239,7 @@ class ReadScans(beam.PTransform):
             | "ReadMatches" >> fileio.ReadMatches()
             | "Decode"
             >> beam.ParDo(
-                _PrepareScanFn(
-                    self._base,
-                    self._output,
-                    self._spec,
-                    self._keep_truth,
-                    self._max_pixels,
-                    self._options,
-                    self._overwrite,
-                    self._hints,
-                ),
+                _PrepareScanFn(reading),
                 renamed=beam.pvalue.AsSingleton(renamed),
             ).with_outputs(FINISHED, DONE_BEFORE, main="scans")
         )

@@ -9,7 +9,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from models.registry import ModelSpec
 from pipeline.records import STATUS_ERROR
 from pipeline.scans import input_base, input_pattern
-from pipeline.stages import ReadScans
+from pipeline.stages import ReadScans, ScanReading
 from tests.conftest import color_photo, write_image
 
 SPEC = ModelSpec("fake", "unused.keras", "1", 16)
@@ -27,9 +27,8 @@ def test_read_scans_decodes_images_skips_other_files_and_turns_broken_ones_into_
 
     # Beam parses every registered options class, ours too: --input and --output are required there.
     with test_pipeline.TestPipeline(additional_pipeline_args=["--input", source, "--output", output]) as pipeline:
-        decoded, errors, done_before = pipeline | ReadScans(
-            input_pattern(source), input_base(source), output, SPEC, False, 10**8, OPTIONS, overwrite=False
-        )
+        reading = ScanReading(input_base(source), output, SPEC, False, 10**8, OPTIONS, overwrite=False)
+        decoded, errors, done_before = pipeline | ReadScans(input_pattern(source), reading)
         assert_that(
             decoded
             | "Sizes" >> beam.Map(lambda scan: (scan.relative_path, scan.width, scan.height, scan.input_channels)),
