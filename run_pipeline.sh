@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Colorize an archive. With no arguments: set up .venv and run the demo: the gray scans of
-# samples/gray colorized into output/gray, and the color photos of samples/color colorized
+# samples/gray colorized into output/gray (the cameraman with the known colors of samples/hints), and the color photos of samples/color colorized
 # from their luminance and scored against themselves (--evaluate) into output/color; open
 # output/*/report.html. With arguments: run the pipeline with them (see README.md or --help).
 #
@@ -15,7 +15,7 @@ fi
 "$here/scripts/ensure_venv.sh"
 if [ "$#" -eq 0 ]; then
   cd "$here"
-  "$here/.venv/bin/python" -m pipeline --input samples/gray --output output/gray
+  "$here/.venv/bin/python" -m pipeline --input samples/gray --output output/gray --hints samples/hints
   exec "$here/.venv/bin/python" -m pipeline --input samples/color --output output/color --evaluate
 fi
 exec "$here/.venv/bin/python" -m pipeline "$@"
