@@ -4,10 +4,11 @@
 
 Where `benchmarks.throughput` says how fast the whole pipeline is, this says which step
 costs what: the pipeline's `prepare_scan` (decode, lightness, model input) and `finish_scan`
-(a/b upsampling, recombination, quantization, encoding), whole and in parts, and
-colorfulness, each on a real photo made gray and resized to 640 x 480 and to 4000 x 3000
-(CPU time of this process, median of several runs), then the default model's CPU and wall
-time per image in batches of 1 and 8. A measurement, not a test.
+(a/b upsampling, recombination, quantization, encoding), whole and in parts, colorfulness,
+and spreading 10 known colors (`spread_known_colors`, only for scans with a hints file),
+each on a real photo made gray and resized to 640 x 480 and to 4000 x 3000 (CPU time of
+this process, median of several runs), then the default model's CPU and wall time per
+image in batches of 1 and 8. A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import cv2
 import numpy as np
 
 from benchmarks.throughput import DEFAULT_DATA, gray_scan, load_keras_model, photo_paths
-from pipeline.inference import limit_cpu_threads
+from pipeline.inference import limit_cpu_threads, model_batch
 from pipeline.scans import finish_scan, prepare_scan
 from transforms.codec import decode_scan, encode_pixels, quantize
+from transforms.hints import Hint, hint_grid, spread_known_colors
 from transforms.lab import luminance, recombine_luminance
 from transforms.letterbox import model_input, restore_ab
 from transforms.metrics import colorfulness
@@ -56,7 +58,11 @@ def step_costs(photo: Path, size: tuple[int, int], model, input_size: int) -> di
         return prepare_scan("scan.jpg", "scan.jpg", "out/scan.jpg", data, "", input_size, keep_truth=False)
 
     scan = prepare()
-    prediction = np.asarray(model.predict_on_batch(scan.model_input[None]))[0]
+    takes_hints = len(model.inputs) == 2
+    prediction = np.asarray(model.predict_on_batch(model_batch(scan.model_input[None], takes_hints)))[0]
+    rng = np.random.default_rng(0)
+    ten_hints = tuple(Hint(rng.uniform(0, width), rng.uniform(0, height), 0.0, 20.0, -10.0) for _ in range(10))
+    hints = hint_grid(ten_hints, scan.letterbox, width, height, input_size)
     lightness = luminance(scan.pixels)
     ab = restore_ab(prediction, scan.letterbox, height, width)
     colorized = finish_scan(scan, prediction, "jpg", keep_float=True).colorized
@@ -73,6 +79,9 @@ def step_costs(photo: Path, size: tuple[int, int], model, input_size: int) -> di
         "quantize": cpu_ms(lambda: quantize(colorized, 8), repeats),
         "encode_jpg": cpu_ms(lambda: encode_pixels(pixels, "jpg"), repeats),
         "colorfulness": cpu_ms(lambda: colorfulness(pixels), repeats),
+        "spread_known_colors": cpu_ms(
+            lambda: spread_known_colors(prediction, scan.model_input, hints, scan.letterbox), repeats
+        ),
     }
 
 
@@ -80,7 +89,8 @@ def model_costs(model, input_size: int) -> dict[str, dict[str, float]]:
     """CPU and wall milliseconds per image of predict_on_batch, batches of 1 and 8."""
     costs = {}
     for batch_size in (1, 8):
-        batch = np.random.default_rng(0).random((batch_size, input_size, input_size, 1), np.float32)
+        lightness = np.random.default_rng(0).random((batch_size, input_size, input_size, 1), np.float32)
+        batch = model_batch(lightness, len(model.inputs) == 2)
         model.predict_on_batch(batch)
         calls = max(3, 48 // batch_size)
         wall, cpu = time.perf_counter(), time.process_time()

@@ -103,8 +103,12 @@ def load_keras_model(model: str):
 def measure_model_only(scans: list[Path], model: str, batch_size: int) -> dict:
     """The model alone on pre-decoded batches of the pipeline's own model input: the upper limit."""
     loaded, spec, load_seconds = load_keras_model(model)
+    from pipeline.inference import model_batch
+
     inputs = [_prepared(path, spec.input_size).model_input for path in scans]
-    batches = [np.stack(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+    batches = [
+        model_batch(np.stack(inputs[i : i + batch_size]), spec.takes_hints) for i in range(0, len(inputs), batch_size)
+    ]
     loaded.predict_on_batch(batches[0])  # warm-up: graph tracing is a one-time cost
     started = time.perf_counter()
     for batch in batches:
@@ -139,15 +143,18 @@ def measure_pipeline(scans: list[Path], model: str, batch_size: int, output: Pat
 
 def measure_naive(scans: list[Path], model: str, output: Path) -> dict:
     """What a user would write: one file at a time, read, predict (batch of 1), write, with the pipeline's steps."""
+    from pipeline.inference import model_batch
     from pipeline.scans import finish_scan
 
     loaded, spec, load_seconds = load_keras_model(model)
-    loaded.predict_on_batch(np.zeros((1, spec.input_size, spec.input_size, 1), np.float32))  # warm-up
+    loaded.predict_on_batch(
+        model_batch(np.zeros((1, spec.input_size, spec.input_size, 1), np.float32), spec.takes_hints)
+    )
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for path in scans:
         scan = _prepared(path, spec.input_size, output)
-        prediction = np.asarray(loaded.predict_on_batch(scan.model_input[None]))[0]
+        prediction = np.asarray(loaded.predict_on_batch(model_batch(scan.model_input[None], spec.takes_hints)))[0]
         Path(scan.output_path).write_bytes(finish_scan(scan, prediction, "jpg").encoded)
     return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
 

@@ -145,6 +145,23 @@ def load_checked_model(spec: ModelSpec):
     return model
 
 
+def model_batch(
+    lightness: np.ndarray, takes_hints: bool, hints: Sequence[np.ndarray | None] = ()
+) -> np.ndarray | list[np.ndarray]:
+    """What a model is fed for a batch of L inputs (n, size, size, 1).
+
+    L alone, or for a model that takes known colors, L and the hints: each scan's hint grid,
+    zeros for a scan without one (and for any beyond `hints`), which gives the automatic result.
+    """
+    if not takes_hints:
+        return lightness
+    grid = np.zeros((*lightness.shape[:3], HINT_CHANNELS), np.float32)
+    for index, known in enumerate(hints):
+        if known is not None:
+            grid[index] = known
+    return [lightness, grid]
+
+
 def limit_cpu_threads(threads: int) -> None:
     """Let TensorFlow use at most `threads` CPU threads per op (0: its default, every core).
 
@@ -230,13 +247,7 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
         lightness = np.stack([scan.model_input for scan in batch])
         padding = np.zeros((self._batch_size - len(batch), *lightness.shape[1:]), lightness.dtype)
         lightness = np.concatenate([lightness, padding])
-        if not self._spec.takes_hints:
-            return lightness
-        hints = np.zeros((*lightness.shape[:3], HINT_CHANNELS), np.float32)
-        for index, scan in enumerate(batch):
-            if scan.model_hints is not None:
-                hints[index] = scan.model_hints
-        return [lightness, hints]
+        return model_batch(lightness, self._spec.takes_hints, [scan.model_hints for scan in batch])
 
     def get_num_bytes(self, batch: Sequence[Scan]) -> int:
         return sum(scan.model_input.nbytes for scan in batch)

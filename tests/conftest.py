@@ -43,6 +43,27 @@ def tiny_model(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def hint_echo_model(tmp_path_factory) -> Path:
+    """A model that answers with the hint a/b it is given (0 elsewhere): the hints' path made visible."""
+    import keras
+    from keras import layers
+
+    from transforms.hints import HINT_CHANNELS
+
+    lightness = keras.Input((TINY_SIZE, TINY_SIZE, 1), name="lightness")
+    hints = keras.Input((TINY_SIZE, TINY_SIZE, HINT_CHANNELS), name="hints")
+    echo = layers.Conv2D(2, 1, use_bias=False, trainable=False, name="ab")
+    both = layers.Concatenate()([lightness, hints])
+    model = keras.Model([lightness, hints], echo(both))
+    kernel = np.zeros((1, 1, 1 + HINT_CHANNELS, 2), np.float32)
+    kernel[0, 0, 1, 0] = kernel[0, 0, 2, 1] = 1.0
+    echo.set_weights([kernel])
+    path = tmp_path_factory.mktemp("echo") / "echo.keras"
+    model.save(path)
+    return path
+
+
 def color_photo(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A smooth, colorful 8-bit BGR test picture (gradients plus a disc), deterministic."""
     rng = np.random.default_rng(seed)

@@ -49,3 +49,17 @@ def test_step_costs_cover_every_step_of_a_scan(tmp_path, tiny_model):
     assert set(costs) >= {"decode", "luminance", "restore_ab", "recombine_luminance", "encode_jpg"}
     assert all(ms >= 0 for ms in costs.values())
     assert set(steps.model_costs(model, spec.input_size)) == {"batch 1", "batch 8"}
+
+
+def test_benchmark_steps_feed_a_model_that_takes_hints(tmp_path, hint_echo_model):
+    """The default model takes known colors: the benchmarks give it its second input (zeros), and time spreading."""
+    from benchmarks import steps
+
+    photo = tmp_path / "p.jpg"
+    write_image(photo, color_photo(24, 40))
+    model, spec, _ = throughput.load_keras_model(str(hint_echo_model))
+    assert spec.takes_hints
+    costs = steps.step_costs(photo, (40, 30), model, spec.input_size)
+    assert costs["spread_known_colors"] >= 0
+    assert set(steps.model_costs(model, spec.input_size)) == {"batch 1", "batch 8"}
+    assert throughput.measure_model_only([photo], str(hint_echo_model), 2)["seconds"] > 0

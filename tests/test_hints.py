@@ -11,31 +11,12 @@ import pytest
 
 import pipeline
 from pipeline.records import read_metadata
-from tests.conftest import TINY_SIZE, color_photo, write_image
-from transforms.hints import HINT_CHANNELS, Hint, hex_to_ab, hint_grid, parse_hints, spread_known_colors
+from tests.conftest import color_photo, write_image
+from transforms.hints import Hint, hex_to_ab, hint_grid, parse_hints, spread_known_colors
 from transforms.lab import AB_SCALE, bgr_to_lab
 from transforms.letterbox import Letterbox, letterbox
 
 RED = "#b22222"
-
-
-@pytest.fixture(scope="module")
-def hint_echo_model(tmp_path_factory) -> Path:
-    """A model that answers with the hint a/b it is given (0 elsewhere): the hints' path made visible."""
-    import keras
-    from keras import layers
-
-    lightness = keras.Input((TINY_SIZE, TINY_SIZE, 1), name="lightness")
-    hints = keras.Input((TINY_SIZE, TINY_SIZE, HINT_CHANNELS), name="hints")
-    echo = layers.Conv2D(2, 1, use_bias=False, trainable=False, name="ab")
-    both = layers.Concatenate()([lightness, hints])
-    model = keras.Model([lightness, hints], echo(both))
-    kernel = np.zeros((1, 1, 1 + HINT_CHANNELS, 2), np.float32)
-    kernel[0, 0, 1, 0] = kernel[0, 0, 2, 1] = 1.0
-    echo.set_weights([kernel])
-    path = tmp_path_factory.mktemp("echo") / "echo.keras"
-    model.save(path)
-    return path
 
 
 def hints_json(*points: dict) -> bytes:

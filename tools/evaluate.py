@@ -25,6 +25,7 @@ import numpy as np
 
 import pipeline
 from models.registry import BUNDLED_DIR, resolve_model
+from pipeline.inference import model_batch
 from pipeline.records import STATUS_OK, read_metadata
 from pipeline.scans import hints_location, is_scan_file
 from transforms.codec import decode_scan
@@ -37,9 +38,8 @@ def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> f
     """Images per second of the model alone on random batches at its input size (after a warm-up)."""
     spec = resolve_model(model_name)
     model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
-    batch = np.random.default_rng(0).random((batch_size, spec.input_size, spec.input_size, 1), np.float32)
-    if spec.takes_hints:
-        batch = [batch, np.zeros((*batch.shape[:3], 3), np.float32)]
+    lightness = np.random.default_rng(0).random((batch_size, spec.input_size, spec.input_size, 1), np.float32)
+    batch = model_batch(lightness, spec.takes_hints)
     model.predict_on_batch(batch)
     started = time.perf_counter()
     for _ in range(batches):
