@@ -119,29 +119,24 @@ def load_checked_model(spec: ModelSpec):
             message = f"--model {spec.path} cannot be loaded as a Keras model: {describe_error(error)}"
             raise ValueError(message) from error
     size = spec.input_size
-    expected = {"input": [(1, "L")], "output": [(2, "a/b")]}
-    if spec.takes_hints:
-        expected["input"].append((HINT_CHANNELS, "hints"))
-    if len(model.inputs) != len(expected["input"]):
+    inputs = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    wanted_inputs = [(1, "L"), (HINT_CHANNELS, "hints")][: 1 + spec.takes_hints]
+    if len(inputs) != len(wanted_inputs):
         raise ValueError(
-            f"--model {spec.path} takes {len(model.inputs)} inputs, its model card says "
-            f"{len(expected['input'])} ({' and '.join(name for _, name in expected['input'])})"
+            f"--model {spec.path} takes {len(inputs)} inputs, its model card says "
+            f"{len(wanted_inputs)} ({' and '.join(name for _, name in wanted_inputs)})"
         )
-    shapes = {"input": model.input_shape, "output": model.output_shape}
-    for what, arrays in expected.items():
-        found = shapes[what] if len(arrays) > 1 else [shapes[what]]
-        for (channels, name), shape in zip(arrays, found, strict=True):
-            shape = tuple(shape) if isinstance(shape, tuple | list) else None
-            if (
-                shape is None
-                or len(shape) != 4
-                or shape[3] != channels
-                or shape[1:3] not in ((size, size), (None, None))
-            ):
-                raise ValueError(
-                    f"--model {spec.path} does not fit the pipeline: its {what} is {shapes[what]}, "
-                    f"the pipeline needs (batch, {size}, {size}, {channels}) ({name})"
-                )
+    checks = [
+        *zip(["input"] * len(inputs), inputs, wanted_inputs, strict=True),
+        ("output", model.output_shape, (2, "a/b")),
+    ]
+    for what, shape, (channels, name) in checks:
+        shape = tuple(shape) if isinstance(shape, tuple | list) else None
+        if shape is None or len(shape) != 4 or shape[3] != channels or shape[1:3] not in ((size, size), (None, None)):
+            raise ValueError(
+                f"--model {spec.path} does not fit the pipeline: its {what} is {shape or 'not one array'}, "
+                f"the pipeline needs (batch, {size}, {size}, {channels}) ({name})"
+            )
     return model
 
 
