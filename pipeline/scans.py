@@ -167,15 +167,25 @@ def hints_location(hints: str, relative: str) -> str:
     return FileSystems.join(hints.rstrip("/"), (stem if dot and "/" not in extension else relative) + ".json")
 
 
-def read_hints_file(hints: str | None, relative: str) -> tuple[str, bytes] | None:
-    """(location, bytes) of a scan's hints file, or None when it has none (it is then colorized automatically)."""
+@dataclass(frozen=True)
+class HintsFile:
+    """A scan's hints file as read: where, its bytes, and their sha256 (a changed file redoes the scan)."""
+
+    location: str
+    data: bytes
+    sha256: str
+
+
+def read_hints_file(hints: str | None, relative: str) -> HintsFile | None:
+    """A scan's hints file, or None when it has none (it is then colorized automatically)."""
     if hints is None:
         return None
     location = hints_location(hints, relative)
     if not FileSystems.exists(location):
         return None
     with FileSystems.open(location) as handle:
-        return location, handle.read()
+        data = handle.read()
+    return HintsFile(location, data, hashlib.sha256(data).hexdigest())
 
 
 def prepare_scan(
@@ -187,7 +197,7 @@ def prepare_scan(
     inference_size: int,
     keep_truth: bool,
     max_pixels: int | None = None,
-    hints_file: tuple[str, bytes] | None = None,
+    hints_file: HintsFile | None = None,
 ) -> Scan:
     """Decode a scan and make its model input (with its hints file's known colors, if any).
 
@@ -199,15 +209,14 @@ def prepare_scan(
     grid, box = model_input(luminance(decoded.pixels), inference_size)
     hint_fields = {}
     if hints_file is not None:
-        location, hints_data = hints_file
         try:
-            hints = parse_hints(hints_data, decoded.width, decoded.height)
+            hints = parse_hints(hints_file.data, decoded.width, decoded.height)
         except ValueError as error:
-            raise ValueError(f"hints file {location}: {error}") from error
+            raise ValueError(f"hints file {hints_file.location}: {error}") from error
         hint_fields = {
             "hints": hints,
-            "hints_path": location,
-            "hints_sha256": hashlib.sha256(hints_data).hexdigest(),
+            "hints_path": hints_file.location,
+            "hints_sha256": hints_file.sha256,
             "model_hints": hint_grid(hints, box, decoded.width, decoded.height, inference_size),
         }
     return Scan(

@@ -108,9 +108,7 @@ class _PrepareScanFn(beam.DoFn):
                 data = handle.read()
             sha256 = hashlib.sha256(data).hexdigest()
             hints_file = read_hints_file(self._reading.hints, relative)
-            options = file_options(
-                self._reading.options, hashlib.sha256(hints_file[1]).hexdigest() if hints_file else None
-            )
+            options = file_options(self._reading.options, hints_file.sha256 if hints_file else None)
             receipt = read_receipt(self._reading.output, path)
             done = None if self._reading.overwrite else self._finished_row(receipt, sha256, destination, options)
             if done is None:
