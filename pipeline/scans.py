@@ -282,12 +282,7 @@ def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
         return None
     ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
     rows, columns = (np.array([int(getattr(hint, axis)) for hint in scan.hints]) for axis in ("y", "x"))
-    lightness = np.array(
-        [
-            luminance(scan.pixels[row : row + 1, column : column + 1])[0, 0]
-            for row, column in zip(rows, columns, strict=True)
-        ]
-    )
+    lightness = luminance(scan.pixels[rows, columns][None])[0]
     ab_at = np.stack([ab(slice(row, row + 1))[0, column] for row, column in zip(rows, columns, strict=True)])
     return hint_delta_e2000(lightness, ab_at, scan.hints)
 

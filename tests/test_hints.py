@@ -45,6 +45,7 @@ def test_a_hint_color_keeps_only_its_chroma():
         (hints_json({"x": True, "y": 1, "color": RED}), "x must be a number"),
         (hints_json({"x": 1, "y": 1, "color": RED, "radius": -2}), "radius must not be negative"),
         (hints_json(3), "point 0: expected an object"),
+        (hints_json(*[{"x": 1, "y": 1, "color": RED}] * 10_001), "10001 points, more than the 10000"),
     ],
 )
 def test_a_malformed_hints_file_names_its_problem(document, problem):

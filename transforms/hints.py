@@ -21,6 +21,7 @@ from transforms.metrics import delta_e2000
 HINT_CHANNELS = 3  # a / 128, b / 128 (0 where nothing is known) and the mask (1 where a color is known)
 _HEX_COLOR = re.compile(r"#([0-9a-fA-F]{6})")
 _POINT_KEYS = {"x", "y", "color", "radius"}
+MAX_POINTS_PER_FILE = 10_000  # far more than anyone marks by hand; a file of millions would stall the scan's worker
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def parse_hints(data: bytes, width: int, height: int) -> tuple[Hint, ...]:
         raise ValueError(f"not valid JSON: {error}") from error
     if not isinstance(document, dict) or set(document) != {"points"} or not isinstance(document["points"], list):
         raise ValueError('expected {"points": [...]} and nothing else')
+    if len(document["points"]) > MAX_POINTS_PER_FILE:
+        raise ValueError(f"{len(document['points'])} points, more than the {MAX_POINTS_PER_FILE} a hints file may hold")
     hints = []
     for index, point in enumerate(document["points"]):
         if not isinstance(point, dict):
