@@ -1,7 +1,8 @@
 """The conditional GAN of pix2pix (Isola et al. 2017), as in the TensorFlow pix2pix tutorial.
 
-The generator colors L; the PatchGAN discriminator judges (L, ab) pairs patch by
-patch. Generator loss = adversarial (BCE from logits) + l1_weight * reconstruction.
+The generator colors L (and, for a model with a known-colors input, takes (L, hints));
+the PatchGAN discriminator judges (L, ab) pairs patch by patch. Generator loss =
+adversarial (BCE from logits) + l1_weight * reconstruction.
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import tensorflow as tf
 from models.losses import mae
 
 _bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+def lightness_of(inputs):
+    """L from a generator's inputs: L alone, or (L, hints); the discriminator sees L, never the hints."""
+    return inputs[0] if isinstance(inputs, (tuple, list)) else inputs
 
 
 class Pix2Pix(keras.Model):
@@ -41,13 +47,14 @@ class Pix2Pix(keras.Model):
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
 
-    def call(self, lightness, training=False):
-        return self.generator(lightness, training=training)
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
 
     def train_step(self, data):
-        lightness, ab, _ = keras.utils.unpack_x_y_sample_weight(data)
+        inputs, ab, _ = keras.utils.unpack_x_y_sample_weight(data)
+        lightness = lightness_of(inputs)
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            fake = self.generator(lightness, training=True)
+            fake = self.generator(inputs, training=True)
             real_logits = self.discriminator([lightness, ab], training=True)
             fake_logits = self.discriminator([lightness, fake], training=True)
             adversarial = _bce(tf.ones_like(fake_logits), fake_logits)
@@ -81,6 +88,6 @@ class Pix2Pix(keras.Model):
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def test_step(self, data):
-        lightness, ab, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self.trackers["loss"].update_state(self.reconstruction(ab, self.generator(lightness, training=False)))
+        inputs, ab, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self.trackers["loss"].update_state(self.reconstruction(ab, self.generator(inputs, training=False)))
         return {"loss": self.trackers["loss"].result()}

@@ -265,8 +265,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in ("unet", "unet_classes"):
         parser.error("--freeze_encoder is for unet and unet_classes")
-    if args.hints and (args.arch != "unet" or args.adversarial):
-        parser.error("--hints is for --arch unet without --adversarial")
+    if args.hints and args.arch != "unet":
+        parser.error("--hints is for --arch unet")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
         parser.error("--rebalance_mix weights the mae loss of a non-adversarial regressor, or unet_classes' classes")
     if args.rebalance_mix is None and args.arch == "unet_classes":

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models import train
-from models.architectures import ARCHITECTURES, build_patchgan_discriminator
+from models.architectures import ARCHITECTURES, build_patchgan_discriminator, build_unet
 from models.gan import Pix2Pix
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
@@ -54,15 +54,25 @@ def test_losses_are_zero_or_best_for_a_perfect_prediction(loss):
     assert worse > perfect
 
 
-def test_pix2pix_train_step_updates_generator_and_discriminator():
+@pytest.mark.parametrize("hints", [False, True], ids=["pix2pix generator", "unet with known colors"])
+def test_pix2pix_train_step_updates_generator_and_discriminator(hints):
     keras.utils.set_random_seed(0)
-    generator, discriminator = ARCHITECTURES["pix2pix"](SIZE), build_patchgan_discriminator(SIZE)
+    lightness, ab = tiny_batch()
+    if hints:
+        generator = build_unet(SIZE, pretrained=False, hints=True)
+        known = np.zeros((*lightness.shape[:3], 3), np.float32)
+        known[:, 10, 20] = (*ab[0, 10, 20], 1.0)  # one known color: a/b and the mask
+        inputs = (lightness, known)
+    else:
+        generator, inputs = ARCHITECTURES["pix2pix"](SIZE), lightness
+    discriminator = build_patchgan_discriminator(SIZE)
     gan = Pix2Pix(generator, discriminator)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5))
-    g_before, d_before = generator.get_weights()[0].copy(), discriminator.get_weights()[0].copy()
-    logs = gan.train_on_batch(*tiny_batch(), return_dict=True)
+    g_before = [w.copy() for w in generator.get_weights()]
+    d_before = discriminator.get_weights()[0].copy()
+    logs = gan.train_on_batch(inputs, ab, return_dict=True)
     assert {"generator_loss", "discriminator_loss", "adversarial"} <= set(logs)
-    assert not np.array_equal(g_before, generator.get_weights()[0])
+    assert any(not np.array_equal(a, b) for a, b in zip(g_before, generator.get_weights(), strict=True))
     assert not np.array_equal(d_before, discriminator.get_weights()[0])
 
 
@@ -162,8 +172,6 @@ def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere(
 
 def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_path):
     """--hints adds zero-initialized hint paths: with no hints it predicts what its --init_from did."""
-    from models.architectures import build_unet
-
     base = tmp_path / "base.keras"
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False).save(base)
