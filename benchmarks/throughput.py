@@ -32,8 +32,9 @@ LARGE_SIZE = (4000, 3000)  # width, height of the "large scans"
 MODES = ("model_only", "pipeline", "pipeline_shared", "pipeline_multiprocess", "pipeline_multithread", "naive")
 PIPELINE_MODES = tuple(mode for mode in MODES if mode.startswith("pipeline"))
 INCLUDES = {
-    "model_only": "predict_on_batch on pre-decoded model inputs in batches of --batch_size, after one warm-up batch; "
-    "excludes TF import, model load, decoding and writing (the machine's upper limit for this model)",
+    "model_only": "the pipeline's model call (pipeline.inference.predict_ab: each scan and its mirror image) on "
+    "pre-decoded model inputs in batches of --batch_size, after one warm-up batch; excludes TF import, model load, "
+    "decoding and writing (the machine's upper limit for this model)",
     "pipeline": "pipeline.run() on the DirectRunner in-process, wall time of the whole run: graph construction, "
     "reading, decoding, model load, inference, recombination, writing, Parquet table and report; "
     "excludes the TensorFlow/Beam import",
@@ -44,7 +45,7 @@ INCLUDES = {
     "a model in every worker process; includes each one's backend import and model load",
     "pipeline_multithread": "as pipeline, with --direct_num_workers=WORKERS --direct_running_mode=multi_threading: "
     "bundle threads in one process sharing one model",
-    "naive": "a Python loop: read file, prepare_scan (decode, luminance, letterbox), predict_on_batch of 1, "
+    "naive": "a Python loop: read file, prepare_scan (decode, luminance, letterbox), predict_ab of 1 (and its mirror), "
     "finish_scan (restore a/b, recombine, quantize, encode), write; excludes TF import and model load "
     "(one warm-up prediction)",
 }
@@ -103,16 +104,16 @@ def load_keras_model(model: str):
 def measure_model_only(scans: list[Path], model: str, batch_size: int) -> dict:
     """The model alone on pre-decoded batches of the pipeline's own model input: the upper limit."""
     loaded, spec, load_seconds = load_keras_model(model)
-    from pipeline.inference import model_batch
+    from pipeline.inference import model_batch, predict_ab
 
     inputs = [_prepared(path, spec.input_size).model_input for path in scans]
     batches = [
         model_batch(np.stack(inputs[i : i + batch_size]), spec.takes_hints) for i in range(0, len(inputs), batch_size)
     ]
-    loaded.predict_on_batch(batches[0])  # warm-up: graph tracing is a one-time cost
+    predict_ab(loaded, batches[0], mirror_average=True)  # warm-up: graph tracing is a one-time cost
     started = time.perf_counter()
     for batch in batches:
-        np.asarray(loaded.predict_on_batch(batch))
+        predict_ab(loaded, batch, mirror_average=True)
     return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
 
 
@@ -143,18 +144,18 @@ def measure_pipeline(scans: list[Path], model: str, batch_size: int, output: Pat
 
 def measure_naive(scans: list[Path], model: str, output: Path) -> dict:
     """What a user would write: one file at a time, read, predict (batch of 1), write, with the pipeline's steps."""
-    from pipeline.inference import model_batch
+    from pipeline.inference import model_batch, predict_ab
     from pipeline.scans import finish_scan
 
     loaded, spec, load_seconds = load_keras_model(model)
-    loaded.predict_on_batch(
-        model_batch(np.zeros((1, spec.input_size, spec.input_size, 1), np.float32), spec.takes_hints)
+    predict_ab(
+        loaded, model_batch(np.zeros((1, spec.input_size, spec.input_size, 1), np.float32), spec.takes_hints), True
     )
     output.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     for path in scans:
         scan = _prepared(path, spec.input_size, output)
-        prediction = np.asarray(loaded.predict_on_batch(model_batch(scan.model_input[None], spec.takes_hints)))[0]
+        prediction = predict_ab(loaded, model_batch(scan.model_input[None], spec.takes_hints), True)[0]
         Path(scan.output_path).write_bytes(finish_scan(scan, prediction, "jpg").encoded)
     return {"seconds": time.perf_counter() - started, "model_load_seconds": load_seconds}
 

@@ -28,7 +28,7 @@ from apache_beam.runners.runner import PipelineResult
 from models.registry import ModelSpec, resolve_model
 from pipeline.dataflow import dataflow_job_description
 from pipeline.failures import run_failure_message
-from pipeline.inference import MODEL_COPIES, VERBOSE_VARIABLE, load_checked_model
+from pipeline.inference import MODEL_COPIES, VERBOSE_VARIABLE, ColorizerModelHandler, load_checked_model
 from pipeline.lock import OutputInUse, output_lock
 from pipeline.options import ColorizeOptions
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SKIPPED, CountRows, reported_progress
@@ -113,6 +113,7 @@ def recorded_options(options: ColorizeOptions, ground_truth: str | None, spec: M
         "ground_truth": ground_truth,
         "max_pixels": options.max_pixels,
         "vividness": options.vividness,
+        "mirror_average": options.mirror_average,
         "model": spec.name,
         "model_version": spec.version,
         "model_sha256": spec.sha256,
@@ -193,9 +194,10 @@ def _build_pipeline(
         hints=_absolute(options.hints) if options.hints else None,
     )
     scans, errors, done_before = pipeline | "ReadScans" >> ReadScans(input_pattern(source), reading)
-    predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(
-        spec, options.batch_size, options.inference_threads, options.model_copies
+    handler = ColorizerModelHandler(
+        spec, options.batch_size, options.inference_threads, options.model_copies, options.mirror_average
     )
+    predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(handler)
     rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec, recorded)
     rows = rows | "CountColorized" >> CountRows(output, COLORIZED)
     errors = errors | "CountErrors" >> CountRows(output, FAILED)

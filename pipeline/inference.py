@@ -157,6 +157,23 @@ def model_batch(
     return [lightness, grid]
 
 
+def predict_ab(model, inputs: np.ndarray | list[np.ndarray], mirror_average: bool) -> np.ndarray:
+    """The model's a/b for a batch (from `model_batch`); with `mirror_average`, the mean of its a/b
+    for each scan and for the scan's mirror image (left and right swapped, hints too).
+
+    Where the model is sure of a color, it predicts it for both; where it guesses (a wall, a
+    shirt), the two guesses often differ, and their mean is the paler, safer color. One call on
+    a batch twice the size, so a compiling backend (XLA) still sees one shape.
+    """
+    if not mirror_average:
+        return np.asarray(model.predict_on_batch(inputs))
+    arrays = inputs if isinstance(inputs, list) else [inputs]
+    doubled = [np.concatenate([array, array[:, :, ::-1]]) for array in arrays]
+    both = np.asarray(model.predict_on_batch(doubled if isinstance(inputs, list) else doubled[0]))
+    count = len(arrays[0])
+    return (both[:count] + both[count:, :, ::-1]) / 2
+
+
 def limit_cpu_threads(threads: int) -> None:
     """Let TensorFlow use at most `threads` CPU threads per op (0: its default, every core).
 
@@ -191,10 +208,17 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
 
     `model_copies` above 0: that many copies of the model per machine, shared by all its worker
     processes through Beam's `multi_process_shared` (a GPU holds one model however many processes
-    do the per-scan work); 0: a copy in every worker process.
+    do the per-scan work); 0: a copy in every worker process. `mirror_average`: see `predict_ab`.
     """
 
-    def __init__(self, spec: ModelSpec, max_batch_size: int = 8, cpu_threads: int = 0, model_copies: int = 1):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        max_batch_size: int = 8,
+        cpu_threads: int = 0,
+        model_copies: int = 1,
+        mirror_average: bool = False,
+    ):
         # Full batches: left to adapt, BatchElements starts small and sizes batches from the timings it
         # has seen, so the model would see a few scans at a time; a bundle's last, partial batch is still
         # flushed when the bundle ends, and padded in run_inference.
@@ -202,7 +226,12 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
             min_batch_size=max_batch_size, max_batch_size=max_batch_size, model_copies=model_copies or None
         )
         self._spec, self._batch_size, self._cpu_threads = spec, max_batch_size, cpu_threads
+        self._mirror_average = mirror_average
         self._load_uncounted = False
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self._spec
 
     def load_model(self):
         limit_cpu_threads(self._cpu_threads)
@@ -222,7 +251,7 @@ class ColorizerModelHandler(ModelHandler[Scan, PredictionResult, Any]):
             _copies_loaded.inc()
             self._load_uncounted = False
         started = time.perf_counter()
-        predictions = np.asarray(model.predict_on_batch(self._model_inputs(batch)))[: len(batch)]
+        predictions = predict_ab(model, self._model_inputs(batch), self._mirror_average)[: len(batch)]
         share = (time.perf_counter() - started) / len(batch)
         # Each scan with its share of the batch's time: a new Scan, as Beam's elements are not to be changed.
         return [

@@ -82,6 +82,14 @@ class ColorizeOptions(PipelineOptions):
             "above 1 more vivid, 0 gray. Lightness stays the scan's own and colors stay inside sRGB.",
         )
         parser.add_argument(
+            "--no_mirror_average",
+            dest="mirror_average",
+            action="store_false",
+            help="Colorize each scan once. By default the model also colors the scan's mirror image and the "
+            "two are averaged: colors the model is sure of stay, guesses that disagree fade (half the speed "
+            "of the model step).",
+        )
+        parser.add_argument(
             "--evaluate",
             action="store_true",
             help="The inputs are color photos: colorize their luminance and score the result against them.",

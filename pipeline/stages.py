@@ -252,26 +252,18 @@ def _failed_batch_rows(failure, spec: ModelSpec):
 
 
 class ColorizeScans(beam.PTransform):
-    """RunInference with the chosen model; a batch the model fails on becomes error rows.
+    """RunInference with the chosen model's handler; a batch the model fails on becomes error rows.
 
     Returns a tuple of PCollections: PredictionResults and error rows.
     """
 
-    def __init__(self, spec: ModelSpec, batch_size: int, cpu_threads: int = 0, model_copies: int = 1):
+    def __init__(self, handler: ColorizerModelHandler):
         super().__init__()
-        self._spec, self._batch_size, self._cpu_threads = spec, batch_size, cpu_threads
-        self._model_copies = model_copies
+        self._handler = handler
 
     def expand(self, scans):
-        predictions, failures = (
-            scans
-            | "RunInference"
-            >> RunInference(
-                ColorizerModelHandler(self._spec, self._batch_size, self._cpu_threads, self._model_copies)
-            ).with_exception_handling()
-        )
-        spec = self._spec
-        errors = failures.failed_inferences | "FailedBatchRows" >> beam.FlatMap(_failed_batch_rows, spec)
+        predictions, failures = scans | "RunInference" >> RunInference(self._handler).with_exception_handling()
+        errors = failures.failed_inferences | "FailedBatchRows" >> beam.FlatMap(_failed_batch_rows, self._handler.spec)
         return predictions, errors
 
 

@@ -26,6 +26,15 @@ class FakeModel:
         return np.concatenate([batch, -batch], axis=-1) * 0.5
 
 
+class LeftLeaningModel(FakeModel):
+    """A model that is not mirror-symmetric: a/b = L + x / width, growing to the right of every scan."""
+
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
+        self.shapes.append(batch.shape)
+        ramp = np.linspace(0.0, 1.0, batch.shape[2], dtype=np.float32)[None, None, :, None]
+        return np.concatenate([batch + ramp, batch + ramp], axis=-1)
+
+
 class FailingModel:
     def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:
         raise RuntimeError("out of memory")
@@ -67,6 +76,18 @@ def test_a_partial_batch_is_padded_so_the_model_sees_one_shape_and_the_padding_g
         results = list(model_handler.run_inference(scans(count), model))
         assert [result.example.source_path for result in results] == [f"s{index}.png" for index in range(count)]
     assert model.shapes == [(4, SIZE, SIZE, 1)] * 4
+
+
+def test_mirror_averaging_is_one_call_on_the_scans_and_their_mirror_images():
+    """The ramp the model adds is averaged away (it runs the other way on the mirror image); L's own part stays."""
+    batch, model = scans(3), LeftLeaningModel()
+    spec = ModelSpec("fake", "unused.keras", "7", SIZE)
+    results = list(ColorizerModelHandler(spec, max_batch_size=4, mirror_average=True).run_inference(batch, model))
+    assert model.shapes == [(8, SIZE, SIZE, 1)]  # 4 (3 scans, padded) and their 4 mirror images, in one call
+    for scan, result in zip(batch, results, strict=True):
+        np.testing.assert_allclose(result.inference[:, :, 0], scan.model_input[:, :, 0] + 0.5, atol=1e-6)
+    single = list(handler().run_inference(batch, LeftLeaningModel()))
+    assert np.ptp(single[0].inference[:, :, 0] - batch[0].model_input[:, :, 0]) == pytest.approx(1.0)
 
 
 def test_one_model_copy_per_machine_by_default_shared_by_its_worker_processes():

@@ -198,3 +198,19 @@ def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_p
     ):
         np.testing.assert_array_equal(kept, started)  # BatchNorm statistics included
     assert not np.array_equal(trained.get_layer("hints0_conv").get_weights()[0], 0)
+
+
+def test_evaluation_rows_for_pipeline_variants(tmp_path, tiny_model):
+    """tools.evaluate runs the pipeline per model and per variant: --vividness 0 is the gray picture's row."""
+    from tools.evaluate import evaluate_models
+
+    for index in range(2):
+        write_image(tmp_path / "photos" / f"p{index}.png", color_photo(30, 40, seed=index))
+    rows = evaluate_models(
+        str(tmp_path / "photos"), ["gray", str(tiny_model)], tmp_path / "out", variants=[("--vividness", "0")]
+    )
+    names = [row["model"] for row in rows]
+    assert names == ["gray", tiny_model.stem, f"{tiny_model.stem} --vividness 0"]
+    gray, _, paled = rows
+    assert paled["colorfulness"] == pytest.approx(gray["colorfulness"], abs=0.5)
+    assert paled["delta_e2000"] == pytest.approx(gray["delta_e2000"], abs=0.05)

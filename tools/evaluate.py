@@ -70,21 +70,31 @@ def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> 
         location.write_text(json.dumps(document))
 
 
-def evaluate(data: str, model_name: str, out: Path, hints: Path | None = None) -> tuple[dict, dict[str, float]]:
-    """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate (and --hints).
+def evaluate(
+    data: str, model_name: str, out: Path, hints: Path | None = None, pipeline_args: tuple[str, ...] = ()
+) -> tuple[dict, dict[str, float]]:
+    """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate (and --hints, and
+    any other pipeline options, such as `--vividness 1.3`, which then name the row).
 
     Also returns each photo's CIEDE2000, by source path, to compare models photo by photo.
     """
-    output = out / Path(data).name / (model_name.replace("/", "_") + ("_hints" if hints else ""))
+    label = " ".join(pipeline_args)
+    output = (
+        out
+        / Path(data).name
+        / "_".join([model_name.replace("/", "_")] + ["hints"] * bool(hints) + [arg.strip("-") for arg in pipeline_args])
+    )
     pipeline.run(
         ["--input", data, "--output", str(output), "--model", model_name, "--evaluate", "--output_format", "png"]
         + (["--hints", str(hints)] if hints else [])
+        + list(pipeline_args)
     )
     rows = [
         row for row in read_metadata(str(output)).to_pylist() if row["status"] == STATUS_OK and row["psnr"] is not None
     ]
     spec = resolve_model(model_name)
-    summary = {"model": spec.name + (" + hints" if hints else ""), "version": spec.version, "images": len(rows)}
+    name = spec.name + (" + hints" if hints else "") + (f" {label}" if label else "")
+    summary = {"model": name, "version": spec.version, "images": len(rows)}
     for column in (*COLUMNS, "hint_delta_e2000"):  # skin_delta_e2000 only over photos with a face found
         values = [row[column] for row in rows if row[column] is not None]
         summary[column] = statistics.fmean(values) if values else None
@@ -99,11 +109,14 @@ def share_better_than_gray(per_photo: dict[str, float], gray: dict[str, float]) 
     return statistics.fmean(per_photo[path] < gray[path] for path in per_photo)
 
 
-def evaluate_models(data: str, model_names: list[str], out: Path, hint_points: int = 0) -> list[dict]:
+def evaluate_models(
+    data: str, model_names: list[str], out: Path, hint_points: int = 0, variants: list[tuple[str, ...]] = ()
+) -> list[dict]:
     """Every model's summary on one folder, with its share of photos better than gray.
 
     With `hint_points`, a model that takes hints gets a second row, with that many known colors per photo
-    and `vs_no_hints`: its mean CIEDE2000 as a share of the same model's without hints.
+    and `vs_no_hints`: its mean CIEDE2000 as a share of the same model's without hints. Each of
+    `variants` (pipeline options) adds a row for every model but gray.
     """
     hints = out / "hints" / Path(data).name if hint_points else None
     if hints:
@@ -111,6 +124,8 @@ def evaluate_models(data: str, model_names: list[str], out: Path, hint_points: i
     results = []
     for name in model_names:
         results.append(evaluate(data, name, out))
+        if name != GRAY:
+            results.extend(evaluate(data, name, out, pipeline_args=variant) for variant in variants)
         if hints and resolve_model(name).takes_hints:
             summary, per_photo = evaluate(data, name, out, hints)
             summary["vs_no_hints"] = summary["delta_e2000"] / results[-1][0]["delta_e2000"]
@@ -152,8 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hints", type=int, default=0, metavar="N", help="also run hint-taking models with N known colors per photo"
     )
+    parser.add_argument(
+        "--vividness", type=float, nargs="+", default=[], help="also run each model at these vividness values"
+    )
+    parser.add_argument("--no_mirror_average", action="store_true", help="also run each model without mirror averaging")
     args = parser.parse_args(argv)
-    results = {data: evaluate_models(data, args.models, Path(args.out), args.hints) for data in args.data}
+    variants = [("--vividness", str(value)) for value in args.vividness]
+    variants += [("--no_mirror_average",)] * args.no_mirror_average
+    results = {data: evaluate_models(data, args.models, Path(args.out), args.hints, variants) for data in args.data}
     if args.record:
         for name in args.models:
             model = resolve_model(name).name
@@ -163,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                     data + (" (hints)" if "+ hints" in summary["model"] else ""): summary
                     for data, summaries in results.items()
                     for summary in summaries
-                    if summary["model"].split(" + ")[0] == model
+                    if summary["model"] in (model, f"{model} + hints")
                 },
             )
     tables = "\n".join(f"{data}\n\n{markdown_table(summaries)}\n" for data, summaries in results.items())
