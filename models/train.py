@@ -37,6 +37,7 @@ from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
 from transforms.letterbox import letterbox
 
 logger = logging.getLogger("revivacolor.train")
+AVERAGE_FILE = "average.weights.npz"
 
 
 def list_images(sources: list[str]) -> list[str]:
@@ -114,8 +115,46 @@ class StopAfterMinutes(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def training_callbacks(out: Path, patience: int, max_minutes: float | None) -> list[keras.callbacks.Callback]:
-    """Resume after a kill, keep the best epoch, stop early, log every epoch as CSV."""
+class WeightAverage(keras.callbacks.Callback):
+    """The mean of the weights at the end of each epoch from `first_epoch` (1-based) on: stochastic
+    weight averaging (Izmailov et al., UAI 2018), which lands nearer the middle of a wide minimum
+    than any one epoch does.
+
+    The running mean and the epochs in it are saved at every epoch end, so a resumed run
+    continues it (an epoch redone after a kill is not counted twice).
+    """
+
+    def __init__(self, first_epoch: int, path: Path):
+        super().__init__()
+        self.first_epoch, self.path = first_epoch, path
+        self.mean: list[np.ndarray] | None = None
+        self.epochs: list[int] = []
+
+    def on_train_begin(self, logs=None):
+        if self.path.exists():
+            with np.load(self.path) as saved:
+                self.epochs = saved["epochs"].tolist()
+                self.mean = [saved[f"w{index}"] for index in range(len(saved.files) - 1)]
+
+    def on_epoch_end(self, epoch, logs=None):
+        number = epoch + 1
+        if number < self.first_epoch or number in self.epochs:
+            return
+        weights = self.model.get_weights()
+        count = len(self.epochs)
+        self.mean = (
+            weights
+            if self.mean is None
+            else [(m * count + w) / (count + 1) for m, w in zip(self.mean, weights, strict=True)]
+        )
+        self.epochs.append(number)
+        np.savez(self.path, epochs=np.array(self.epochs), **{f"w{index}": w for index, w in enumerate(self.mean)})
+
+
+def training_callbacks(
+    out: Path, patience: int, max_minutes: float | None, average_from: int | None = None
+) -> list[keras.callbacks.Callback]:
+    """Resume after a kill, keep the best epoch (or average the epochs), stop early, log every epoch as CSV."""
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         keras.callbacks.ModelCheckpoint(str(out / "best.weights.h5"), save_best_only=True, save_weights_only=True),
@@ -124,6 +163,8 @@ def training_callbacks(out: Path, patience: int, max_minutes: float | None) -> l
     ]
     if max_minutes:
         callbacks.append(StopAfterMinutes(max_minutes))
+    if average_from:
+        callbacks.append(WeightAverage(average_from, out / AVERAGE_FILE))
     return callbacks
 
 
@@ -251,6 +292,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=None, help="default 1e-3, adversarial 2e-4")
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation loss")
+    parser.add_argument(
+        "--average_from",
+        type=int,
+        default=None,
+        metavar="EPOCH",
+        help="export the mean of the weights of every epoch from this one (1-based) on, not the best epoch",
+    )
     parser.add_argument("--no_degrade", action="store_true", help="train on clean L (no old-photo damage)")
     parser.add_argument("--init_from", default=None, help="start from a bundled model's or a .keras file's weights")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, CSV log, exported model")
@@ -299,11 +347,18 @@ def main(argv: list[str] | None = None) -> int:
             train,
             validation_data=val,
             epochs=args.epochs,
-            callbacks=training_callbacks(out, args.patience, args.max_minutes),
+            callbacks=training_callbacks(out, args.patience, args.max_minutes, args.average_from),
             verbose=1 if sys.stdout.isatty() else 2,
         ).history
 
-    if (out / "best.weights.h5").exists():  # the epoch with the lowest validation loss
+    averaged_epochs, average_val_loss = [], None
+    if args.average_from and train_grids is not None and (out / AVERAGE_FILE).exists():
+        with np.load(out / AVERAGE_FILE) as saved:
+            averaged_epochs = saved["epochs"].tolist()
+            model.set_weights([saved[f"w{index}"] for index in range(len(saved.files) - 1)])
+        average_val_loss = float(model.evaluate(val, verbose=0, return_dict=True)["loss"])
+        logger.info("exporting the mean of epochs %s: validation loss %.4f", averaged_epochs, average_val_loss)
+    elif (out / "best.weights.h5").exists():  # the epoch with the lowest validation loss
         model.load_weights(str(out / "best.weights.h5"))
     name = args.name or args.arch
     val_losses = history.get("val_loss", [])
@@ -335,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         "crop": args.crop,
         "epochs_run": len(val_losses),
         "best_val_loss": min(val_losses) if val_losses else None,
+        "averaged_epochs": averaged_epochs or None,
+        "val_loss_of_average": average_val_loss,
         "command": "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv),
         "trained_on": datetime.date.today().isoformat(),
     }

@@ -93,7 +93,7 @@ class CrashAtSecondEpoch(keras.callbacks.Callback):
 def test_training_resumes_after_a_crash_and_exports_a_loadable_model(arch, size, photos, tmp_path, monkeypatch):
     out = tmp_path / "run"
     argv = ["--data", str(photos), "--arch", arch, "--size", str(size), "--crop", str(size), "--batch_size", "2",
-            "--epochs", "2", "--out", str(out), "--name", "tiny"]  # fmt: skip
+            "--epochs", "2", "--average_from", "1", "--out", str(out), "--name", "tiny"]  # fmt: skip
     with monkeypatch.context() as patch:
         original = train.training_callbacks
         patch.setattr(train, "training_callbacks", lambda *a: original(*a) + [CrashAtSecondEpoch()])
@@ -107,8 +107,35 @@ def test_training_resumes_after_a_crash_and_exports_a_loadable_model(arch, size,
 
     card = json.loads((out / "tiny.json").read_text())
     assert card["input_size"] == size and card["architecture"] == arch and len(card["sha256"]) == 64
+    assert card["averaged_epochs"] == [1, 2] and card["val_loss_of_average"] > 0  # the mean went on after the kill
     model = keras.saving.load_model(out / "tiny.keras", compile=False, safe_mode=True)
     assert model.input_shape == (None, size, size, 1) and model.output_shape == (None, size, size, 2)
+
+
+class WeightsHolder:
+    def __init__(self):
+        self.weights = []
+
+    def get_weights(self):
+        return self.weights
+
+
+def test_weight_average_is_the_mean_of_the_epochs_from_the_first_and_survives_a_restart(tmp_path):
+    path = tmp_path / train.AVERAGE_FILE
+    average, holder = train.WeightAverage(2, path), WeightsHolder()
+    average.set_model(holder)
+    for epoch, value in enumerate([10.0, 1.0, 2.0]):  # epochs 1, 2, 3: the first is left out
+        holder.weights = [np.full((2, 2), value), np.full(3, -value)]
+        average.on_epoch_end(epoch)
+    resumed = train.WeightAverage(2, path)
+    resumed.set_model(holder)
+    resumed.on_train_begin()
+    resumed.on_epoch_end(2)  # epoch 3 again, as after a kill between two saves: not counted twice
+    holder.weights = [np.full((2, 2), 6.0), np.full(3, -6.0)]
+    resumed.on_epoch_end(3)
+    assert resumed.epochs == [2, 3, 4]
+    np.testing.assert_allclose(resumed.mean[0], 3.0)
+    np.testing.assert_allclose(resumed.mean[1], -3.0)
 
 
 def test_deterministic_split_by_file_name():
