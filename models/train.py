@@ -115,6 +115,12 @@ class StopAfterMinutes(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def read_average(path: Path) -> tuple[list[int], list[np.ndarray]]:
+    """The epochs in a saved weight average, and the mean weights."""
+    with np.load(path) as saved:
+        return saved["epochs"].tolist(), [saved[f"w{index}"] for index in range(len(saved.files) - 1)]
+
+
 class WeightAverage(keras.callbacks.Callback):
     """The mean of the weights at the end of each epoch from `first_epoch` (1-based) on: stochastic
     weight averaging (Izmailov et al., UAI 2018), which lands nearer the middle of a wide minimum
@@ -132,9 +138,7 @@ class WeightAverage(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self.path.exists():
-            with np.load(self.path) as saved:
-                self.epochs = saved["epochs"].tolist()
-                self.mean = [saved[f"w{index}"] for index in range(len(saved.files) - 1)]
+            self.epochs, self.mean = read_average(self.path)
 
     def on_epoch_end(self, epoch, logs=None):
         number = epoch + 1
@@ -353,9 +357,8 @@ def main(argv: list[str] | None = None) -> int:
 
     averaged_epochs, average_val_loss = [], None
     if args.average_from and train_grids is not None and (out / AVERAGE_FILE).exists():
-        with np.load(out / AVERAGE_FILE) as saved:
-            averaged_epochs = saved["epochs"].tolist()
-            model.set_weights([saved[f"w{index}"] for index in range(len(saved.files) - 1)])
+        averaged_epochs, mean_weights = read_average(out / AVERAGE_FILE)
+        model.set_weights(mean_weights)
         average_val_loss = float(model.evaluate(val, verbose=0, return_dict=True)["loss"])
         logger.info("exporting the mean of epochs %s: validation loss %.4f", averaged_epochs, average_val_loss)
     elif (out / "best.weights.h5").exists():  # the epoch with the lowest validation loss
