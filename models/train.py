@@ -211,6 +211,19 @@ def is_adversarial(args: argparse.Namespace) -> bool:
     return args.arch == "pix2pix" or args.adversarial
 
 
+def learning_rate(args: argparse.Namespace, train_images: int):
+    """--learning_rate, or with --cosine_decay a cosine from it down to zero over the whole run.
+
+    A long run can then move far early on and settle at its end (Loshchilov and Hutter,
+    "SGDR", ICLR 2017); the schedule follows the optimizer's step count, so a resumed run
+    continues it.
+    """
+    if not args.cosine_decay or not train_images:
+        return args.learning_rate
+    steps = args.epochs * (train_images // args.batch_size)
+    return keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=max(steps, 1))
+
+
 def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) -> tuple[keras.Model, keras.Model]:
     """The model `fit` trains and the generator inside it.
 
@@ -226,23 +239,24 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
     if args.freeze_encoder:
         generator.get_layer(f"{args.encoder}_encoder").trainable = False  # its BatchNorm then keeps its statistics
     reconstruction = LOSSES[args.loss]
+    rate = learning_rate(args, 0 if train_grids is None else len(train_grids))
     if args.arch == "unet_classes":
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
         loss = reconstruction
         if train_grids is not None:
             loss = rebalanced_loss(RebalancedClassLoss, train_grids, args.rebalance_mix)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss)
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
     elif is_adversarial(args):
         model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
         model.compile(
-            keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
-            keras.optimizers.Adam(args.learning_rate, beta_1=0.5),
+            keras.optimizers.Adam(rate, beta_1=0.5),
+            keras.optimizers.Adam(rate, beta_1=0.5),
         )
     else:
         model = generator
         if args.rebalance_mix is not None and train_grids is not None:
             reconstruction = rebalanced_loss(RebalancedL1, train_grids, args.rebalance_mix)
-        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=reconstruction)
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=reconstruction)
     return model, generator
 
 
@@ -295,6 +309,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max_minutes", type=float, default=None, help="stop after this much training time")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=None, help="default 1e-3, adversarial 2e-4")
+    parser.add_argument(
+        "--cosine_decay", action="store_true", help="decay the learning rate along a cosine to zero over --epochs"
+    )
     parser.add_argument("--patience", type=int, default=4, help="early stopping on validation loss")
     parser.add_argument(
         "--average_from",

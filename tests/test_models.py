@@ -93,7 +93,7 @@ class CrashAtSecondEpoch(keras.callbacks.Callback):
 def test_training_resumes_after_a_crash_and_exports_a_loadable_model(arch, size, photos, tmp_path, monkeypatch):
     out = tmp_path / "run"
     argv = ["--data", str(photos), "--arch", arch, "--size", str(size), "--crop", str(size), "--batch_size", "2",
-            "--epochs", "2", "--average_from", "1", "--out", str(out), "--name", "tiny"]  # fmt: skip
+            "--epochs", "2", "--average_from", "1", "--cosine_decay", "--out", str(out), "--name", "tiny"]  # fmt: skip
     with monkeypatch.context() as patch:
         original = train.training_callbacks
         patch.setattr(train, "training_callbacks", lambda *a: original(*a) + [CrashAtSecondEpoch()])
@@ -110,6 +110,13 @@ def test_training_resumes_after_a_crash_and_exports_a_loadable_model(arch, size,
     assert card["averaged_epochs"] == [1, 2] and card["val_loss_of_average"] > 0  # the mean went on after the kill
     model = keras.saving.load_model(out / "tiny.keras", compile=False, safe_mode=True)
     assert model.input_shape == (None, size, size, 1) and model.output_shape == (None, size, size, 2)
+
+
+def test_cosine_decay_runs_from_the_learning_rate_to_zero_over_the_epochs():
+    argv = ["--data", "photos", "--out", "run", "--epochs", "3", "--batch_size", "4", "--learning_rate", "1e-3"]
+    schedule = train.learning_rate(train.parse_args(argv + ["--cosine_decay"]), 40)  # 10 steps an epoch
+    assert [float(schedule(step)) for step in (0, 15, 30)] == pytest.approx([1e-3, 5e-4, 0.0], abs=1e-9)
+    assert train.learning_rate(train.parse_args(argv), 40) == 1e-3
 
 
 class WeightsHolder:
