@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+from collections import defaultdict
 from pathlib import Path
 
 from tools.corpus.extra import build_extra
@@ -59,10 +60,13 @@ def assign_splits(rows: list[dict]) -> list[dict]:
     for clip, keep in SCENE_CLIPS.items():
         kept = evenly_spaced([row["path"] for row in rows if _clip(row["path"]) == clip], keep)
         assigned += [dict(row, path=f"val/scenes/{Path(row['path']).name}") for row in rows if row["path"] in kept]
-    training_frames = set()
-    for video in {_video(row) for row in rows if not _clip(row["path"])} - {None}:
-        frames = [row["path"] for row in rows if _video(row) == video and not _clip(row["path"])]
-        training_frames |= evenly_spaced(frames, TRAIN_FRAMES_PER_CLIP)
+    frames_by_video = defaultdict(list)
+    for row in rows:
+        if _video(row) and not _clip(row["path"]):
+            frames_by_video[_video(row)].append(row["path"])
+    training_frames = set().union(
+        *(evenly_spaced(frames, TRAIN_FRAMES_PER_CLIP) for frames in frames_by_video.values())
+    )
     for row in rows:
         if _clip(row["path"]) or not row["path"].startswith(("train/", "val/")):
             continue
