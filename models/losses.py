@@ -23,33 +23,8 @@ def ssim_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return 1.0 - tf.reduce_mean(ssim)
 
 
-def chroma_gap(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    """How far each photo's mean chroma (sqrt(a^2 + b^2)) falls short of, or exceeds, its truth's.
-
-    L1 alone pays less for a pale guess than for a vivid wrong one, so uncertain regions
-    come out gray-brown; this term asks for each photo's overall colorfulness back, and
-    leaves the network to put it where it is surest of the hue.
-    """
-
-    def mean_chroma(ab: tf.Tensor) -> tf.Tensor:
-        ab = tf.cast(ab, tf.float32)
-        return tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(ab), axis=-1) + 1e-6), axis=[1, 2])
-
-    return tf.reduce_mean(tf.abs(mean_chroma(y_true) - mean_chroma(y_pred)))
-
-
-def mae_chroma(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    return mae(y_true, y_pred) + chroma_gap(y_true, y_pred)
-
-
 def mae_psnr_ssim(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     return mae(y_true, y_pred) + psnr_loss(y_true, y_pred) + ssim_loss(y_true, y_pred)
 
 
-LOSSES = {
-    "mae": mae,
-    "mae+chroma": mae_chroma,
-    "psnr": psnr_loss,
-    "ssim": ssim_loss,
-    "mae+psnr+ssim": mae_psnr_ssim,
-}
+LOSSES = {"mae": mae, "psnr": psnr_loss, "ssim": ssim_loss, "mae+psnr+ssim": mae_psnr_ssim}

@@ -74,30 +74,10 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
     return np.stack(grids)
 
 
-def random_zoomed_crop(grid: tf.Tensor, crop: int, zoom: float) -> tf.Tensor:
-    """A random square of side crop / zoom to crop * zoom (at most the grid), resized to crop.
-
-    Whole scenes are colored at one scale; drawing each training crop at a random scale
-    shows the network every photo's people, clothes and skies at many sizes.
-    """
-    if zoom == 1.0:
-        return tf.image.random_crop(grid, (crop, crop, 3))
-    largest = min(crop * zoom, grid.shape[0], grid.shape[1])
-    side = tf.cast(tf.round(tf.random.uniform((), crop / zoom, largest)), tf.int32)
-    square = tf.image.random_crop(grid, tf.stack([side, side, 3]))
-    return tf.image.resize(square, (crop, crop), antialias=True)
-
-
 def make_dataset(
-    grids: np.ndarray,
-    crop: int,
-    batch_size: int,
-    training: bool,
-    degrade: bool,
-    hints: bool = False,
-    zoom: float = 1.0,
+    grids: np.ndarray, crop: int, batch_size: int, training: bool, degrade: bool, hints: bool = False
 ) -> tf.data.Dataset:
-    """(L, ab) batches; training batches are random (zoomed) crops and flips, with old-photo damage on L.
+    """(L, ab) batches; training batches are random crops and flips, with old-photo damage on L.
 
     With `hints`, the input is (L, hints): sampled from the true colors for training,
     none for validation (the automatic result is what the best epoch is chosen by).
@@ -106,7 +86,7 @@ def make_dataset(
     if training:
         dataset = dataset.shuffle(len(grids), seed=0, reshuffle_each_iteration=True)
         dataset = dataset.map(
-            lambda g: tf.image.random_flip_left_right(random_zoomed_crop(g, crop, zoom)),
+            lambda g: tf.image.random_flip_left_right(tf.image.random_crop(g, (crop, crop, 3))),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.map(lambda g: (g[:, :, :1], g[:, :, 1:]))
@@ -325,12 +305,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--size", type=int, default=256, help="inference size of the exported model")
     parser.add_argument("--crop", type=int, default=192, help="training crop taken from the size x size grid")
-    parser.add_argument(
-        "--zoom",
-        type=float,
-        default=1.0,
-        help="training crops span crop / zoom to crop * zoom pixels of the grid before resizing to crop (1: none)",
-    )
     parser.add_argument("--epochs", type=int, default=12, help="0 exports the untrained model (the gray baseline)")
     parser.add_argument("--max_minutes", type=float, default=None, help="stop after this much training time")
     parser.add_argument("--batch_size", type=int, default=16)
@@ -360,8 +334,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in ("unet", "unet_classes"):
         parser.error("--freeze_encoder is for unet and unet_classes")
-    if args.zoom < 1.0:
-        parser.error("--zoom is at least 1")
     if args.hints and args.arch != "unet":
         parser.error("--hints is for --arch unet")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
@@ -390,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         train_grids = load_grids(train_files, args.size)
     model, generator = build_trainable(args, train_grids)
     if train_grids is not None:
-        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints, args.zoom)
+        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints)
         val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
         history = model.fit(
             train,
@@ -436,7 +408,6 @@ def main(argv: list[str] | None = None) -> int:
         "training_images": len(train_files),
         "validation_images": len(val_files),
         "crop": args.crop,
-        "zoom": args.zoom,
         "epochs_run": len(val_losses),
         "best_val_loss": min(val_losses) if val_losses else None,
         "averaged_epochs": averaged_epochs or None,
