@@ -5,8 +5,9 @@
 Each model colorizes the photos' luminance with the real pipeline; a table per data
 folder gives the mean of every metric over the photos, the colorfulness of the results
 as a share of the originals', on how many photos the model beats the gray picture
-(CIEDE2000; when gray is among the models) and the model's inference speed on
-pre-decoded batches at its input size (on the GPU when TensorFlow sees one).
+(CIEDE2000; when gray is among the models), the color the model paints on blank scans
+and its inference speed on pre-decoded batches at its input size (on the GPU when
+TensorFlow sees one).
 With `--hints N`, each model that takes known colors is run again with N points per
 photo whose colors are read from the original (`--hints` files, as a user writes them):
 its row gives the CIEDE2000 at the points and the whole picture's against no hints.
@@ -25,10 +26,11 @@ import numpy as np
 
 import pipeline
 from models.registry import BUNDLED_DIR, resolve_model
-from pipeline.inference import model_batch
+from pipeline.inference import model_batch, predict_ab
 from pipeline.records import STATUS_OK, read_metadata
 from pipeline.scans import hints_location, is_scan_file
 from transforms.codec import decode_scan
+from transforms.lab import AB_SCALE
 
 COLUMNS = ("psnr", "ssim", "mae", "psnr_ab", "ssim_ab", "mae_ab", "delta_e2000", "skin_delta_e2000", "colorfulness")
 GRAY = "gray"
@@ -45,6 +47,24 @@ def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> f
     for _ in range(batches):
         model.predict_on_batch(batch)
     return batch_size * batches / (time.perf_counter() - started)
+
+
+BLANK_LEVELS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)  # L / 100 of the blank scans
+
+
+def blank_chroma(model_name: str) -> float:
+    """The 99th percentile of the CIELAB chroma the model paints on blank scans (flat L at BLANK_LEVELS).
+
+    A blank scan holds no evidence of any color, so whatever a model paints there it also
+    paints on empty walls and skies: the blotches of the contact sheets, in one number
+    (0 is gray; about 10 is a visible tint). Mirror-averaged, as the pipeline colors.
+    """
+    spec = resolve_model(model_name)
+    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
+    blank = np.ones((len(BLANK_LEVELS), spec.input_size, spec.input_size, 1), np.float32)
+    blank *= np.array(BLANK_LEVELS, np.float32)[:, None, None, None]
+    ab = predict_ab(model, model_batch(blank, spec.takes_hints), mirror_average=True) * AB_SCALE
+    return float(np.percentile(np.hypot(ab[..., 0], ab[..., 1]), 99))
 
 
 def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> None:
@@ -100,6 +120,7 @@ def evaluate(
         summary[column] = statistics.fmean(values) if values else None
     truth_colorfulness = statistics.fmean(row["colorfulness_truth"] for row in rows)
     summary["colorfulness_share"] = summary["colorfulness"] / truth_colorfulness if truth_colorfulness else None
+    summary["blank_chroma"] = blank_chroma(model_name)
     summary["images_per_s"] = inference_speed(model_name)
     return summary, {row["source_path"]: row["delta_e2000"] for row in rows}
 
@@ -147,7 +168,16 @@ def record_in_card(model_name: str, summaries: dict[str, dict]) -> None:
 
 
 def markdown_table(summaries: list[dict]) -> str:
-    header = ("model", "version", "images", *COLUMNS, "colorfulness_share", "better_than_gray", "images_per_s")
+    header = (
+        "model",
+        "version",
+        "images",
+        *COLUMNS,
+        "colorfulness_share",
+        "better_than_gray",
+        "blank_chroma",
+        "images_per_s",
+    )
     if any(summary.get("hint_delta_e2000") is not None for summary in summaries):
         header = (*header, "hint_delta_e2000", "vs_no_hints")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
