@@ -28,7 +28,6 @@ from apache_beam.io.filesystems import FileSystems
 from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
 from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
-from models.flat_regions import flatten_random_region
 from models.gan import Pix2Pix
 from models.hints import no_hints, sample_hints
 from models.losses import LOSSES
@@ -76,18 +75,9 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
 
 
 def make_dataset(
-    grids: np.ndarray,
-    crop: int,
-    batch_size: int,
-    training: bool,
-    degrade: bool,
-    hints: bool = False,
-    flat_regions: float = 0.0,
+    grids: np.ndarray, crop: int, batch_size: int, training: bool, degrade: bool, hints: bool = False
 ) -> tf.data.Dataset:
     """(L, ab) batches; training batches are random crops and flips, with old-photo damage on L.
-
-    With `flat_regions`, that share of the training crops gets a featureless gray rectangle
-    (`models.flat_regions`).
 
     With `hints`, the input is (L, hints): sampled from the true colors for training,
     none for validation (the automatic result is what the best epoch is chosen by).
@@ -100,11 +90,6 @@ def make_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     dataset = dataset.map(lambda g: (g[:, :, :1], g[:, :, 1:]))
-    if training and flat_regions:
-        dataset = dataset.map(
-            lambda lightness, ab: flatten_random_region(lightness, ab, flat_regions),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
     if training and degrade:
         dataset = dataset.map(
             lambda lightness, ab: (degrade_lightness(lightness), ab), num_parallel_calls=tf.data.AUTOTUNE
@@ -336,12 +321,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="export the mean of the weights of every epoch from this one (1-based) on, not the best epoch",
     )
     parser.add_argument("--no_degrade", action="store_true", help="train on clean L (no old-photo damage)")
-    parser.add_argument(
-        "--flat_regions",
-        type=float,
-        default=0.0,
-        help="share of training crops given a featureless rectangle whose truth is gray (models/flat_regions.py)",
-    )
     parser.add_argument("--init_from", default=None, help="start from a bundled model's or a .keras file's weights")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, CSV log, exported model")
     parser.add_argument("--name", default=None, help="model name in the registry (default: --arch)")
@@ -355,8 +334,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in ("unet", "unet_classes"):
         parser.error("--freeze_encoder is for unet and unet_classes")
-    if not 0.0 <= args.flat_regions <= 1.0:
-        parser.error("--flat_regions is a share of the training crops, from 0 to 1")
     if args.hints and args.arch != "unet":
         parser.error("--hints is for --arch unet")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
@@ -385,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         train_grids = load_grids(train_files, args.size)
     model, generator = build_trainable(args, train_grids)
     if train_grids is not None:
-        train = make_dataset(
-            train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints, args.flat_regions
-        )
+        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints)
         val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
         history = model.fit(
             train,
@@ -428,7 +403,6 @@ def main(argv: list[str] | None = None) -> int:
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
         "degradations": not args.no_degrade,
-        "flat_regions": args.flat_regions,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
         "training_images": len(train_files),

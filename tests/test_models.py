@@ -178,7 +178,7 @@ def test_comparison_table_lists_every_model():
 
 def test_training_batches_keep_static_shapes_through_the_degradations():
     grids = np.random.default_rng(0).random((4, 64, 64, 3), np.float32)
-    dataset = train.make_dataset(grids, crop=32, batch_size=2, training=True, degrade=True, flat_regions=0.5)
+    dataset = train.make_dataset(grids, crop=32, batch_size=2, training=True, degrade=True)
     lightness_spec, ab_spec = dataset.element_spec
     assert tuple(lightness_spec.shape) == (2, 32, 32, 1) and tuple(ab_spec.shape) == (2, 32, 32, 2)
     lightness, _ = next(iter(dataset))
@@ -249,31 +249,3 @@ def test_evaluation_rows_for_pipeline_variants(tmp_path, tiny_model):
     assert paled["colorfulness"] == pytest.approx(gray["colorfulness"], abs=0.5)
     assert paled["delta_e2000"] == pytest.approx(gray["delta_e2000"], abs=0.05)
     assert gray["blank_chroma"] == 0 and rows[1]["blank_chroma"] > 0  # the untrained model tints blank scans
-
-
-def test_a_flattened_region_is_smoothly_shaded_and_gray_and_the_rest_of_the_crop_is_untouched():
-    tf = pytest.importorskip("tensorflow")
-    from models.flat_regions import flatten_random_region
-
-    rng = np.random.default_rng(0)
-    lightness = tf.constant(rng.random((32, 40, 1)), tf.float32)
-    ab = tf.constant(rng.uniform(-0.5, 0.5, (32, 40, 2)), tf.float32)
-    tf.random.set_seed(0)
-    touching_an_edge = 0
-    for _ in range(20):
-        flat_l, flat_ab = (t.numpy() for t in flatten_random_region(lightness, ab, probability=1.0))
-        inside = flat_ab[..., 0] == 0
-        rows, columns = np.nonzero(inside)
-        assert inside[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1].all()  # one rectangle
-        assert 0 < inside.sum() <= 0.75**2 * inside.size
-        region = flat_l[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1, 0]
-        for axis in (0, 1):  # smooth shading: a plane, at most 0.2 from end to end each way
-            assert np.abs(np.diff(region, 2, axis=axis)).max(initial=0) < 1e-5
-        assert np.ptp(region) <= 0.4 + 1e-5 and np.all(flat_ab[inside] == 0)
-        assert region.mean() == pytest.approx(lightness.numpy()[inside].mean(), abs=1e-4)
-        assert np.array_equal(flat_l[~inside], lightness.numpy()[~inside])
-        assert np.array_equal(flat_ab[~inside], ab.numpy()[~inside])
-        touching_an_edge += rows.min() == 0 or columns.min() == 0 or rows.max() == 31 or columns.max() == 39
-    assert 5 <= touching_an_edge <= 19  # blank regions meet the frame often, not always
-    unchanged = flatten_random_region(lightness, ab, probability=0.0)
-    assert np.array_equal(unchanged[0].numpy(), lightness.numpy())
