@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 import pipeline
-from models.registry import BUNDLED_DIR, resolve_model
+from models.registry import BUNDLED_DIR, ModelSpec, resolve_model
 from pipeline.inference import model_batch, predict_ab
 from pipeline.records import STATUS_OK, read_metadata
 from pipeline.scans import hints_location, is_scan_file
@@ -36,10 +36,8 @@ COLUMNS = ("psnr", "ssim", "mae", "psnr_ab", "ssim_ab", "mae_ab", "delta_e2000",
 GRAY = "gray"
 
 
-def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> float:
+def inference_speed(model: keras.Model, spec: ModelSpec, batch_size: int = 8, batches: int = 5) -> float:
     """Images per second of the model alone on random batches at its input size (after a warm-up)."""
-    spec = resolve_model(model_name)
-    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
     lightness = np.random.default_rng(0).random((batch_size, spec.input_size, spec.input_size, 1), np.float32)
     batch = model_batch(lightness, spec.takes_hints)
     model.predict_on_batch(batch)
@@ -52,15 +50,13 @@ def inference_speed(model_name: str, batch_size: int = 8, batches: int = 5) -> f
 BLANK_LEVELS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)  # L / 100 of the blank scans
 
 
-def blank_chroma(model_name: str) -> float:
+def blank_chroma(model: keras.Model, spec: ModelSpec) -> float:
     """The 99th percentile of the CIELAB chroma the model paints on blank scans (flat L at BLANK_LEVELS).
 
     A blank scan holds no evidence of any color, so whatever a model paints there it also
     paints on empty walls and skies: the blotches of the contact sheets, in one number
     (0 is gray; about 10 is a visible tint). Mirror-averaged, as the pipeline colors.
     """
-    spec = resolve_model(model_name)
-    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
     blank = np.ones((len(BLANK_LEVELS), spec.input_size, spec.input_size, 1), np.float32)
     blank *= np.array(BLANK_LEVELS, np.float32)[:, None, None, None]
     ab = predict_ab(model, model_batch(blank, spec.takes_hints), mirror_average=True) * AB_SCALE
@@ -120,8 +116,9 @@ def evaluate(
         summary[column] = statistics.fmean(values) if values else None
     truth_colorfulness = statistics.fmean(row["colorfulness_truth"] for row in rows)
     summary["colorfulness_share"] = summary["colorfulness"] / truth_colorfulness if truth_colorfulness else None
-    summary["blank_chroma"] = blank_chroma(model_name)
-    summary["images_per_s"] = inference_speed(model_name)
+    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
+    summary["blank_chroma"] = blank_chroma(model, spec)
+    summary["images_per_s"] = inference_speed(model, spec)
     return summary, {row["source_path"]: row["delta_e2000"] for row in rows}
 
 
