@@ -11,8 +11,9 @@ color that is vivid but spatially coherent.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from models.losses import Tensor
 from transforms.lab import AB_SCALE, lab_to_bgr
 
 GRID = 10.0  # bin width in a/b units, as in the paper
@@ -67,17 +68,19 @@ class RebalancedClassLoss:
     """
 
     def __init__(self, bins: np.ndarray, weights: np.ndarray):
-        self.bins = tf.constant(bins / AB_SCALE, tf.float32)
-        self.weights = tf.constant(weights, tf.float32)
+        self.bins = ops.convert_to_tensor(bins / AB_SCALE, "float32")
+        self.weights = ops.convert_to_tensor(weights, "float32")
         self.__name__ = "rebalanced_class_loss"
 
-    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        logits = tf.cast(y_pred, tf.float32)
-        ab = tf.nn.avg_pool2d(tf.cast(y_true, tf.float32), LOGITS_STRIDE, LOGITS_STRIDE, "VALID")
-        distances = tf.reduce_sum((ab[..., None, :] - self.bins) ** 2, axis=-1)
-        labels = tf.argmin(distances, axis=-1)
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        return tf.reduce_mean(loss * tf.gather(self.weights, labels))
+    def __call__(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        logits = ops.cast(y_pred, "float32")
+        ab = ops.average_pool(
+            ops.cast(y_true, "float32"), LOGITS_STRIDE, LOGITS_STRIDE, padding="valid", data_format="channels_last"
+        )
+        distances = ops.sum(ops.square(ab[..., None, :] - self.bins), axis=-1)
+        labels = ops.argmin(distances, axis=-1)
+        loss = ops.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return ops.mean(loss * ops.take(self.weights, labels))
 
 
 class RebalancedL1:
@@ -92,12 +95,13 @@ class RebalancedL1:
         centers = np.arange(-AB_LIMIT, AB_LIMIT + GRID / 2, GRID)
         grid = np.stack(np.meshgrid(centers, centers, indexing="ij"), axis=-1).reshape(-1, 2)
         self.side = len(centers)
-        self.table = tf.constant(weights[nearest_bin(grid, bins)], tf.float32)  # every grid cell, in gamut or not
+        # every grid cell, in gamut or not
+        self.table = ops.convert_to_tensor(weights[nearest_bin(grid, bins)], "float32")
         self.__name__ = "rebalanced_l1"
 
-    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        y_true, y_pred = tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32)
-        cells = tf.cast(tf.round((y_true * AB_SCALE + AB_LIMIT) / GRID), tf.int32)
-        cells = tf.clip_by_value(cells, 0, self.side - 1)
-        weights = tf.gather(self.table, cells[..., 0] * self.side + cells[..., 1])
-        return tf.reduce_mean(weights * tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1))
+    def __call__(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = ops.cast(y_true, "float32"), ops.cast(y_pred, "float32")
+        cells = ops.cast(ops.round((y_true * AB_SCALE + AB_LIMIT) / GRID), "int32")
+        cells = ops.clip(cells, 0, self.side - 1)
+        weights = ops.take(self.table, cells[..., 0] * self.side + cells[..., 1])
+        return ops.mean(weights * ops.mean(ops.abs(y_true - y_pred), axis=-1))

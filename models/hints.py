@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+import cv2
+import numpy as np
 
 from transforms.hints import HINT_CHANNELS
 
@@ -20,39 +21,31 @@ MAX_POINTS = 40  # the number of points is log-uniform in [1, MAX_POINTS]
 MAX_PATCH_RADIUS = 2  # patches are 1x1, 3x3 or 5x5 pixels at the model's resolution
 
 
-def patch_kernel(radius: tf.Tensor, channels: int) -> tf.Tensor:
-    """A depthwise (5, 5, channels, 1) kernel of ones on a (2 radius + 1)-pixel square."""
-    offsets = tf.abs(tf.range(-MAX_PATCH_RADIUS, MAX_PATCH_RADIUS + 1))
-    inside = tf.cast(offsets <= radius, tf.float32)
-    square = inside[:, None] * inside[None, :]
-    return tf.tile(square[:, :, None, None], (1, 1, channels, 1))
+def spread(image: np.ndarray, radius: int) -> np.ndarray:
+    """Sum of `image` (H, W, C) over the (2 radius + 1)-pixel square around every pixel, zero outside."""
+    side = 2 * radius + 1
+    summed = cv2.boxFilter(image, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return summed.reshape(image.shape)
 
 
-def spread(image: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
-    """Sum of `image` (H, W, C) over the kernel's patch around every pixel."""
-    return tf.nn.depthwise_conv2d(image[None], kernel, (1, 1, 1, 1), "SAME")[0]
-
-
-def sample_hints(ab: tf.Tensor) -> tf.Tensor:
+def sample_hints(ab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Hints (H, W, 3) for one crop's true a/b / 128 (H, W, 2): hint a, hint b, mask."""
-    height, width = tf.shape(ab)[0], tf.shape(ab)[1]
-    log_points = tf.random.uniform((), 0.0, math.log(MAX_POINTS + 1))
-    points = tf.cast(tf.floor(tf.exp(log_points)), tf.int32)
-    points *= tf.cast(tf.random.uniform(()) < HINTS_SHARE, tf.int32)
-    rows = tf.random.uniform((MAX_POINTS,), 0, height, dtype=tf.int32)
-    columns = tf.random.uniform((MAX_POINTS,), 0, width, dtype=tf.int32)
-    chosen = tf.cast(tf.range(MAX_POINTS) < points, tf.float32)
-    centers = tf.minimum(tf.scatter_nd(tf.stack([rows, columns], -1), chosen, (height, width)), 1.0)[:, :, None]
+    ab = np.asarray(ab, np.float32)
+    height, width = ab.shape[:2]
+    points = math.floor(math.exp(rng.uniform(0.0, math.log(MAX_POINTS + 1))))
+    if rng.random() >= HINTS_SHARE:
+        return no_hints(ab)
+    centers = np.zeros((height, width, 1), np.float32)
+    centers[rng.integers(0, height, points), rng.integers(0, width, points)] = 1.0
 
-    radius = tf.random.uniform((), 0, MAX_PATCH_RADIUS + 1, dtype=tf.int32)
-    kernel = patch_kernel(radius, 2)
-    patch_mean = spread(ab, kernel) / spread(tf.ones_like(ab), kernel)
-    count = spread(centers, kernel[:, :, :1])
-    mask = tf.minimum(count, 1.0)
-    hint_ab = spread(patch_mean * centers, kernel) / tf.maximum(count, 1.0)
-    return tf.concat([hint_ab * mask, mask], axis=-1)  # the layout of transforms.hints.hint_grid
+    radius = int(rng.integers(0, MAX_PATCH_RADIUS + 1))
+    patch_mean = spread(ab, radius) / spread(np.ones_like(centers), radius)  # the border clips patches
+    count = spread(centers, radius)
+    mask = np.minimum(count, 1.0)
+    hint_ab = spread(patch_mean * centers, radius) / np.maximum(count, 1.0)
+    return np.concatenate([hint_ab * mask, mask], axis=-1)  # the layout of transforms.hints.hint_grid
 
 
-def no_hints(ab: tf.Tensor) -> tf.Tensor:
+def no_hints(ab: np.ndarray) -> np.ndarray:
     """All-zero hints of the crop's size: the automatic case."""
-    return tf.zeros(tf.concat([tf.shape(ab)[:2], [HINT_CHANNELS]], 0), ab.dtype)
+    return np.zeros((*ab.shape[:2], HINT_CHANNELS), np.float32)

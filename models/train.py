@@ -14,6 +14,7 @@ import argparse
 import datetime
 import json
 import logging
+import os
 import shutil
 import sys
 import time
@@ -22,13 +23,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
 from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
-from models.gan import Pix2Pix
 from models.hints import no_hints, sample_hints
 from models.losses import LOSSES
 from models.registry import BUNDLED_DIR, file_sha256, resolve_model
@@ -38,6 +37,7 @@ from transforms.letterbox import letterbox
 
 logger = logging.getLogger("revivacolor.train")
 AVERAGE_FILE = "average.weights.npz"
+UNETS = ("unet", "unet_classes")  # the architectures with an ImageNet encoder
 
 
 def list_images(sources: list[str]) -> list[str]:
@@ -74,32 +74,59 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
     return np.stack(grids)
 
 
-def make_dataset(
-    grids: np.ndarray, crop: int, batch_size: int, training: bool, degrade: bool, hints: bool = False
-) -> tf.data.Dataset:
-    """(L, ab) batches; training batches are random crops and flips, with old-photo damage on L.
+class CropBatches(keras.utils.PyDataset):
+    """(L, ab) batches as NumPy arrays, so `fit` runs them on any Keras backend (TensorFlow or JAX).
 
-    With `hints`, the input is (L, hints): sampled from the true colors for training,
-    none for validation (the automatic result is what the best epoch is chosen by).
+    Training batches are random crops and flips in a new order every epoch, with old-photo
+    damage on L; validation batches are the whole grids, undamaged. With `hints`, the input
+    is (L, hints): sampled from the true colors for training, none for validation (the
+    automatic result is what the best epoch is chosen by). Every batch's randomness comes
+    from (seed, epoch, batch index), so worker threads give the same batches in any order.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(grids)
-    if training:
-        dataset = dataset.shuffle(len(grids), seed=0, reshuffle_each_iteration=True)
-        dataset = dataset.map(
-            lambda g: tf.image.random_flip_left_right(tf.image.random_crop(g, (crop, crop, 3))),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    dataset = dataset.map(lambda g: (g[:, :, :1], g[:, :, 1:]))
-    if training and degrade:
-        dataset = dataset.map(
-            lambda lightness, ab: (degrade_lightness(lightness), ab), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    if hints:
-        hint_source = sample_hints if training else no_hints
-        dataset = dataset.map(
-            lambda lightness, ab: ((lightness, hint_source(ab)), ab), num_parallel_calls=tf.data.AUTOTUNE
-        )
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+    def __init__(
+        self,
+        grids: np.ndarray,
+        crop: int,
+        batch_size: int,
+        training: bool,
+        degrade: bool,
+        hints: bool = False,
+        seed: int = 0,
+        workers: int = 1,
+    ):
+        super().__init__(workers=workers)
+        self.grids, self.crop, self.batch_size = grids, crop, batch_size
+        self.training, self.degrade, self.hints, self.seed = training, degrade, hints, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        if self.training:
+            return len(self.grids) // self.batch_size  # whole batches only: one compiled step shape
+        return -(-len(self.grids) // self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rows = np.arange(index * self.batch_size, min((index + 1) * self.batch_size, len(self.grids)))
+        if self.training:
+            rows = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.grids))[rows]
+        crops = [self.random_crop(self.grids[row], rng) if self.training else self.grids[row] for row in rows]
+        lightness = np.stack([crop[:, :, :1] for crop in crops])
+        ab = np.stack([crop[:, :, 1:] for crop in crops])
+        if self.degrade:
+            lightness = np.stack([degrade_lightness(image, rng) for image in lightness])
+        if not self.hints:
+            return lightness, ab
+        hints = np.stack([sample_hints(colors, rng) if self.training else no_hints(colors) for colors in ab])
+        return (lightness, hints), ab
+
+    def random_crop(self, grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        top, left = rng.integers(0, grid.shape[0] - self.crop + 1), rng.integers(0, grid.shape[1] - self.crop + 1)
+        crop = grid[top : top + self.crop, left : left + self.crop]
+        return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
 class StopAfterMinutes(keras.callbacks.Callback):
@@ -172,32 +199,36 @@ def training_callbacks(
     return callbacks
 
 
-def build_generator(args: argparse.Namespace, size: int | None) -> keras.Model:
-    """The --arch generator at a size (None: any size, for training on crops) with its options."""
+def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool = True) -> keras.Model:
+    """The --arch generator at a size (None: any size, for training on crops) with its options.
+
+    `pretrained=False` skips reading the ImageNet encoder weights where other weights replace them.
+    """
     options = {
         "autoencoder": {"decoder_activation": args.decoder_activation},
-        "unet": {"encoder": args.encoder, "hints": args.hints},
-        "unet_classes": {"temperature": args.temperature, "encoder": args.encoder},
+        "unet": {"encoder": args.encoder, "hints": args.hints, "pretrained": pretrained},
+        "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
     }.get(args.arch, {})
     return ARCHITECTURES[args.arch](size, **options)
 
 
-def copy_matching_weights(source: keras.Model, target: keras.Model) -> None:
+def copy_matching_weights(source: keras.Model, target: keras.Model, required: str | None = None) -> None:
     """Start `target` from `source`: every layer of the same name and weight shapes (all of them for one --arch).
 
     So a unet_classes run can start from a trained unet's encoder and decoder; only its new head learns from zero.
+    The `required` layer (the encoder, not loaded from ImageNet then) must be among them.
     """
     source_layers = {layer.name: layer for layer in source.layers}
-    copied = 0
+    copied = []
     for layer in target.layers:
         match = source_layers.get(layer.name)
         weights = match.get_weights() if match is not None else []
         if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
             layer.set_weights(weights)
-            copied += 1
-    if not copied:
-        raise ValueError(f"--init_from {source.name}: no layer of {target.name} matches it")
-    logger.info("initialized %d of %d layers from %s", copied, len(target.layers), source.name)
+            copied.append(layer.name)
+    if not copied or (required and required not in copied):
+        raise ValueError(f"--init_from {source.name}: it has no {required or 'layer'} matching {target.name}")
+    logger.info("initialized %d of %d layers from %s", len(copied), len(target.layers), source.name)
 
 
 def rebalanced_loss(loss_class, grids: np.ndarray, mix: float):
@@ -231,11 +262,10 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
     inside a GAN with a PatchGAN discriminator) and unet_classes (trained on its color-bin
     logits, exported with the annealed-mean decoding).
     """
-    generator = build_generator(args, None)
+    generator = build_generator(args, None, pretrained=not args.init_from)
     if args.init_from:
-        copy_matching_weights(
-            keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True), generator
-        )
+        source = keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True)
+        copy_matching_weights(source, generator, f"{args.encoder}_encoder" if args.arch in UNETS else None)
     if args.freeze_encoder:
         generator.get_layer(f"{args.encoder}_encoder").trainable = False  # its BatchNorm then keeps its statistics
     reconstruction = LOSSES[args.loss]
@@ -247,6 +277,8 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
             loss = rebalanced_loss(RebalancedClassLoss, train_grids, args.rebalance_mix)
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
     elif is_adversarial(args):
+        from models.gan import Pix2Pix  # TensorFlow only: its train_step uses tf.GradientTape
+
         model = Pix2Pix(generator, build_patchgan_discriminator(None), args.l1_weight, reconstruction)
         model.compile(
             keras.optimizers.Adam(rate, beta_1=0.5),
@@ -262,7 +294,7 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
 
 def export(generator: keras.Model, args: argparse.Namespace, card: dict) -> Path:
     """Rebuild the generator at the inference size with its trained weights; save .keras and its card."""
-    exported = build_generator(args, args.size)
+    exported = build_generator(args, args.size, pretrained=False)
     exported.set_weights(generator.get_weights())
     model_path = Path(args.out) / f"{card['name']}.keras"
     exported.save(model_path)
@@ -330,9 +362,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.learning_rate is None:
         args.learning_rate = 2e-4 if is_adversarial(args) else 1e-3
+    if is_adversarial(args) and keras.backend.backend() != "tensorflow":
+        parser.error(f"adversarial training needs KERAS_BACKEND=tensorflow (this is {keras.backend.backend()})")
     if args.adversarial and args.arch == "unet_classes":
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
-    if args.freeze_encoder and args.arch not in ("unet", "unet_classes"):
+    if args.freeze_encoder and args.arch not in UNETS:
         parser.error("--freeze_encoder is for unet and unet_classes")
     if args.hints and args.arch != "unet":
         parser.error("--hints is for --arch unet")
@@ -347,8 +381,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     keras.utils.set_random_seed(args.seed)
-    if tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -362,8 +394,11 @@ def main(argv: list[str] | None = None) -> int:
         train_grids = load_grids(train_files, args.size)
     model, generator = build_trainable(args, train_grids)
     if train_grids is not None:
-        train = make_dataset(train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints)
-        val = make_dataset(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
+        workers = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that cut and damage the crops
+        train = CropBatches(
+            train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints, args.seed, workers
+        )
+        val = CropBatches(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
         history = model.fit(
             train,
             validation_data=val,

@@ -11,7 +11,9 @@ import pytest
 
 from models import train
 from models.architectures import ARCHITECTURES, build_patchgan_discriminator, build_unet
+from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
+from models.hints import MAX_POINTS, sample_hints
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
 
@@ -52,6 +54,17 @@ def test_losses_are_zero_or_best_for_a_perfect_prediction(loss):
     perfect = float(LOSSES[loss](ab, ab))
     worse = float(LOSSES[loss](ab, np.zeros_like(ab)))
     assert worse > perfect
+
+
+def test_psnr_and_ssim_losses_match_tensorflows_image_metrics():
+    tf = pytest.importorskip("tensorflow")
+    rng = np.random.default_rng(1)
+    truth = rng.uniform(-1, 1, (3, 24, 20, 2)).astype(np.float32)
+    prediction = np.clip(truth + rng.normal(0, 0.3, truth.shape), -1, 1).astype(np.float32)
+    psnr = -float(tf.reduce_mean(tf.image.psnr(truth, prediction, max_val=2.0))) / 50
+    ssim = 1 - float(tf.reduce_mean(tf.image.ssim(truth, prediction, max_val=2.0)))
+    assert float(LOSSES["psnr"](truth, prediction)) == pytest.approx(psnr, abs=1e-4)
+    assert float(LOSSES["ssim"](truth, prediction)) == pytest.approx(ssim, abs=1e-4)
 
 
 @pytest.mark.parametrize("hints", [False, True], ids=["pix2pix generator", "unet with known colors"])
@@ -176,26 +189,44 @@ def test_comparison_table_lists_every_model():
     assert len(table) == 4 and table[2].startswith("| gray | 1 | 3 | 0.5 |")
 
 
-def test_training_batches_keep_static_shapes_through_the_degradations():
-    grids = np.random.default_rng(0).random((4, 64, 64, 3), np.float32)
-    dataset = train.make_dataset(grids, crop=32, batch_size=2, training=True, degrade=True)
-    lightness_spec, ab_spec = dataset.element_spec
-    assert tuple(lightness_spec.shape) == (2, 32, 32, 1) and tuple(ab_spec.shape) == (2, 32, 32, 2)
-    lightness, _ = next(iter(dataset))
-    assert float(lightness.numpy().min()) >= 0 and float(lightness.numpy().max()) <= 1
+def test_training_batches_are_whole_damaged_crops_that_follow_the_seed():
+    grids = np.random.default_rng(0).random((5, 64, 64, 3), np.float32)
+    batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, degrade=True, hints=True, seed=4)
+    assert len(batches) == 2  # the odd photo left out: every step has one shape
+    (lightness, hints), ab = batches[1]
+    assert lightness.shape == (2, 32, 32, 1) and hints.shape == (2, 32, 32, 3) and ab.shape == (2, 32, 32, 2)
+    assert lightness.dtype == np.float32 and 0 <= lightness.min() and lightness.max() <= 1
+    again = train.CropBatches(grids, crop=32, batch_size=2, training=True, degrade=True, hints=True, seed=4)
+    assert np.array_equal(again[1][1], ab)  # the same seed, epoch and index: the same batch, in any thread
+    batches.on_epoch_end()
+    assert not np.array_equal(batches[1][1], ab)  # a new epoch: other crops
+
+    validation = train.CropBatches(grids, crop=32, batch_size=2, training=False, degrade=False, hints=True)
+    (lightness, hints), ab = validation[2]
+    assert len(validation) == 3 and lightness.shape == (1, 64, 64, 1) and not hints.any()
+    assert np.array_equal(ab[0], grids[4, :, :, 1:])  # whole, undamaged grids
+
+
+def test_degraded_lightness_stays_in_range_and_follows_its_seed():
+    lightness = np.random.default_rng(0).random((48, 40, 1), np.float32)
+    kept = lightness.copy()
+    degraded = [degrade_lightness(lightness, np.random.default_rng(seed)) for seed in range(8)]
+    for image in degraded:
+        assert image.shape == (48, 40, 1) and image.dtype == np.float32
+        assert image.min() >= 0 and image.max() <= 1
+    np.testing.assert_array_equal(lightness, kept)  # the input is left as it was
+    np.testing.assert_array_equal(degrade_lightness(lightness, np.random.default_rng(5)), degraded[5])
+    assert any(not np.allclose(image, lightness) for image in degraded)
 
 
 def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere():
-    tf = pytest.importorskip("tensorflow")
-    from models.hints import MAX_POINTS, sample_hints
-
-    tf.random.set_seed(3)
-    ab = tf.constant(np.random.default_rng(0).uniform(-0.5, 0.5, (48, 40, 2)), tf.float32)
+    rng = np.random.default_rng(3)
+    ab = np.random.default_rng(0).uniform(-0.5, 0.5, (48, 40, 2)).astype(np.float32)
     hinted = []
     for _ in range(40):
-        hints = sample_hints(ab).numpy()
+        hints = sample_hints(ab, rng)
         mask = hints[..., 2]
-        assert hints.shape == (48, 40, 3) and set(np.unique(mask)) <= {0.0, 1.0}
+        assert hints.shape == (48, 40, 3) and hints.dtype == np.float32 and set(np.unique(mask)) <= {0.0, 1.0}
         assert np.all(hints[..., :2][mask == 0] == 0)
         assert mask.sum() <= MAX_POINTS * 25
         inside = hints[..., :2][mask == 1]
