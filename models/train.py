@@ -129,6 +129,18 @@ class CropBatches(keras.utils.PyDataset):
         return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
+class EpochOfBatches(keras.callbacks.Callback):
+    """Tells the training batches which epoch begins, so that a run resumed after a kill draws
+    new crops, damage and hints rather than those of its first epochs again."""
+
+    def __init__(self, batches: CropBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch
+
+
 class StopAfterMinutes(keras.callbacks.Callback):
     """Ends training at the first epoch end past a wall-clock budget (to compare models fairly)."""
 
@@ -399,11 +411,13 @@ def main(argv: list[str] | None = None) -> int:
             train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints, args.seed, workers
         )
         val = CropBatches(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
+        callbacks = training_callbacks(out, args.patience, args.max_minutes, args.average_from)
+        callbacks.append(EpochOfBatches(train))
         history = model.fit(
             train,
             validation_data=val,
             epochs=args.epochs,
-            callbacks=training_callbacks(out, args.patience, args.max_minutes, args.average_from),
+            callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,
         ).history
 

@@ -207,6 +207,23 @@ def test_training_batches_are_whole_damaged_crops_that_follow_the_seed():
     assert np.array_equal(ab[0], grids[4, :, :, 1:])  # whole, undamaged grids
 
 
+def test_a_resumed_run_draws_the_batches_of_its_own_epochs(monkeypatch):
+    grids = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
+    batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, degrade=False)
+    epochs_drawn = []
+    draw = train.CropBatches.__getitem__
+
+    def spied(self, index):
+        epochs_drawn.append(self.epoch)
+        return draw(self, index)
+
+    monkeypatch.setattr(train.CropBatches, "__getitem__", spied)
+    model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(2, 3, padding="same")])
+    model.compile("adam", "mae")
+    model.fit(batches, epochs=4, initial_epoch=2, callbacks=[train.EpochOfBatches(batches)], verbose=0)
+    assert epochs_drawn[-4:] == [2, 2, 3, 3]  # as BackupAndRestore resumes: epochs 3 and 4, not 1 and 2 again
+
+
 def test_degraded_lightness_stays_in_range_and_follows_its_seed():
     lightness = np.random.default_rng(0).random((48, 40, 1), np.float32)
     kept = lightness.copy()
