@@ -16,6 +16,7 @@ its row gives the CIEDE2000 at the points and the whole picture's against no hin
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -61,6 +62,18 @@ def blank_chroma(model: keras.Model, spec: ModelSpec) -> float:
     blank *= np.array(BLANK_LEVELS, np.float32)[:, None, None, None]
     ab = predict_ab(model, model_batch(blank, spec.takes_hints), mirror_average=True) * AB_SCALE
     return float(np.percentile(np.hypot(ab[..., 0], ab[..., 1]), 99))
+
+
+@functools.cache
+def model_probes(model_name: str) -> dict[str, float]:
+    """The model alone, outside the pipeline: its color on blank scans and its speed.
+
+    Neither depends on the data folder, the hints or the pipeline's options, so each model
+    is loaded and probed once per run, however many rows it has.
+    """
+    spec = resolve_model(model_name)
+    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
+    return {"blank_chroma": blank_chroma(model, spec), "images_per_s": inference_speed(model, spec)}
 
 
 def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> None:
@@ -116,9 +129,7 @@ def evaluate(
         summary[column] = statistics.fmean(values) if values else None
     truth_colorfulness = statistics.fmean(row["colorfulness_truth"] for row in rows)
     summary["colorfulness_share"] = summary["colorfulness"] / truth_colorfulness if truth_colorfulness else None
-    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
-    summary["blank_chroma"] = blank_chroma(model, spec)
-    summary["images_per_s"] = inference_speed(model, spec)
+    summary.update(model_probes(model_name))
     return summary, {row["source_path"]: row["delta_e2000"] for row in rows}
 
 
