@@ -33,8 +33,14 @@ from pipeline.records import describe_error
 from pipeline.scans import Scan
 from pipeline.storage import skip_credentials_for_emulator
 from transforms.hints import HINT_CHANNELS
+from transforms.lab import AB_SCALE
 
 logger = logging.getLogger("revivacolor")
+
+# The a/b distance between a scan's two colorings (as it is and mirrored) at which their mean keeps 1/e
+# of its chroma: 25 clears the empty wall of the basketball demo, and costs the validation sets no
+# accuracy (docs/models.md, "Mirror averaging and vividness").
+MIRROR_DOUBT = 25.0
 
 
 @contextlib.contextmanager
@@ -158,12 +164,10 @@ def model_batch(
 
 
 def predict_ab(model, inputs: np.ndarray | list[np.ndarray], mirror_average: bool) -> np.ndarray:
-    """The model's a/b for a batch (from `model_batch`); with `mirror_average`, the mean of its a/b
-    for each scan and for the scan's mirror image (left and right swapped, hints too).
+    """The model's a/b for a batch (from `model_batch`); with `mirror_average`, its a/b for each scan
+    and for the scan's mirror image (left and right swapped, hints too), combined by `agreed_colors`.
 
-    Where the model is sure of a color, it predicts it for both; where it guesses (a wall, a
-    shirt), the two guesses often differ, and their mean is the paler, safer color. One call on
-    a batch twice the size, so a compiling backend (XLA) still sees one shape.
+    One call on a batch twice the size, so a compiling backend (XLA) still sees one shape.
     """
     if not mirror_average:
         return np.asarray(model.predict_on_batch(inputs))
@@ -171,7 +175,19 @@ def predict_ab(model, inputs: np.ndarray | list[np.ndarray], mirror_average: boo
     doubled = [np.concatenate([array, array[:, :, ::-1]]) for array in arrays]
     both = np.asarray(model.predict_on_batch(doubled if isinstance(inputs, list) else doubled[0]))
     count = len(arrays[0])
-    return (both[:count] + both[count:, :, ::-1]) / 2
+    return agreed_colors(both[:count], both[count:, :, ::-1])
+
+
+def agreed_colors(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The mean of two colorings of the same scans (a/b / AB_SCALE), faded toward gray where they disagree.
+
+    Where the model is sure of a color (skin, sky, grass) it predicts it for a scan and for its
+    mirror image alike; where it guesses (an empty wall, a shirt) the two guesses often differ,
+    say orange and green, and their plain mean still paints a yellow blotch. So each pixel keeps
+    exp(-(d / MIRROR_DOUBT)^2) of the mean's chroma, d being the two colors' distance in a/b.
+    """
+    distance = np.linalg.norm(first - second, axis=-1, keepdims=True) * AB_SCALE
+    return (first + second) / 2 * np.exp(-np.square(distance / MIRROR_DOUBT))
 
 
 def limit_cpu_threads(threads: int) -> None:

@@ -86,8 +86,8 @@ class ColorizeOptions(PipelineOptions):
             dest="mirror_average",
             action="store_false",
             help="Colorize each scan once. By default the model also colors the scan's mirror image and the "
-            "two are averaged: colors the model is sure of stay, guesses that disagree fade (half the speed "
-            "of the model step).",
+            "two are averaged: colors the model is sure of stay, where the two disagree (a guess) the color "
+            "fades toward gray (half the speed of the model step).",
         )
         parser.add_argument(
             "--evaluate",

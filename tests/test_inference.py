@@ -7,10 +7,11 @@ import pytest
 from apache_beam.ml.inference.base import PredictionResult
 
 from models.registry import ModelSpec
-from pipeline.inference import ColorizerModelHandler
+from pipeline.inference import ColorizerModelHandler, agreed_colors
 from pipeline.scans import prepare_scan
 from tests.conftest import color_photo
 from transforms.codec import encode_pixels
+from transforms.lab import AB_SCALE
 
 SIZE = 16
 
@@ -79,15 +80,37 @@ def test_a_partial_batch_is_padded_so_the_model_sees_one_shape_and_the_padding_g
 
 
 def test_mirror_averaging_is_one_call_on_the_scans_and_their_mirror_images():
-    """The ramp the model adds is averaged away (it runs the other way on the mirror image); L's own part stays."""
-    batch, model = scans(3), LeftLeaningModel()
+    """A model whose colors follow L alone colors a scan and its mirror image alike: the result is its own."""
+    batch, model = scans(3), FakeModel()
     spec = ModelSpec("fake", "unused.keras", "7", SIZE)
     results = list(ColorizerModelHandler(spec, max_batch_size=4, mirror_average=True).run_inference(batch, model))
     assert model.shapes == [(8, SIZE, SIZE, 1)]  # 4 (3 scans, padded) and their 4 mirror images, in one call
     for scan, result in zip(batch, results, strict=True):
-        np.testing.assert_allclose(result.inference[:, :, 0], scan.model_input[:, :, 0] + 0.5, atol=1e-6)
-    single = list(handler().run_inference(batch, LeftLeaningModel()))
-    assert np.ptp(single[0].inference[:, :, 0] - batch[0].model_input[:, :, 0]) == pytest.approx(1.0)
+        np.testing.assert_allclose(result.inference[:, :, 0], scan.model_input[:, :, 0] * 0.5, atol=1e-6)
+
+
+def test_mirror_averaging_fades_the_colors_where_a_scan_and_its_mirror_image_disagree():
+    """The ramp the model adds runs the other way on the mirror image: at the middle column both agree and
+    L's own part stays, toward the edges they disagree more and more, and the color fades to gray."""
+    batch, model = scans(1), LeftLeaningModel()
+    spec = ModelSpec("fake", "unused.keras", "7", SIZE)
+    (result,) = ColorizerModelHandler(spec, max_batch_size=1, mirror_average=True).run_inference(batch, model)
+    kept = result.inference[:, :, 0] / (batch[0].model_input[:, :, 0] + 0.5)  # the share of the plain mean
+    middle = SIZE // 2
+    assert kept[:, [middle - 1, middle]].min() > 0.75  # the two middle columns: 1/15 of the ramp apart
+    assert np.all(np.diff(kept[:, middle:], axis=1) < 0) and np.all(np.diff(kept[:, :middle], axis=1) > 0)
+    assert kept[:, [0, -1]].max() < 0.01
+    (single,) = handler(batch_size=1).run_inference(batch, LeftLeaningModel())
+    assert np.ptp(single.inference[:, :, 0] - batch[0].model_input[:, :, 0]) == pytest.approx(1.0)
+
+
+def test_two_colorings_agreed_keep_a_sure_color_and_fade_a_guess():
+    orange, green = np.array([20.0, 30.0]) / AB_SCALE, np.array([-20.0, 30.0]) / AB_SCALE
+    near_orange = np.array([22.0, 29.0]) / AB_SCALE
+    np.testing.assert_allclose(agreed_colors(orange, orange), orange)
+    assert np.linalg.norm(agreed_colors(orange, near_orange)) > 0.98 * np.linalg.norm((orange + near_orange) / 2)
+    # their plain mean would be a yellow of b* 30; they are 40 apart, so that fades to about a tenth
+    assert np.linalg.norm(agreed_colors(orange, green)) * AB_SCALE < 3.0
 
 
 def test_one_model_copy_per_machine_by_default_shared_by_its_worker_processes():
