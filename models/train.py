@@ -77,8 +77,8 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
 class CropBatches(keras.utils.PyDataset):
     """(L, ab) batches as NumPy arrays, so `fit` runs them on any Keras backend (TensorFlow or JAX).
 
-    Training batches are random crops and flips in a new order every epoch, with old-photo
-    damage on L; validation batches are the whole grids, undamaged. With `hints`, the input
+    Training batches are random crops and flips in a new order every epoch, a `damage_share`
+    of them with old-photo damage on L; validation batches are the whole grids, undamaged. With `hints`, the input
     is (L, hints): sampled from the true colors for training, none for validation (the
     automatic result is what the best epoch is chosen by). Every batch's randomness comes
     from (seed, epoch, batch index), so worker threads give the same batches in any order.
@@ -90,14 +90,14 @@ class CropBatches(keras.utils.PyDataset):
         crop: int,
         batch_size: int,
         training: bool,
-        degrade: bool,
+        damage_share: float,
         hints: bool = False,
         seed: int = 0,
         workers: int = 1,
     ):
         super().__init__(workers=workers)
         self.grids, self.crop, self.batch_size = grids, crop, batch_size
-        self.training, self.degrade, self.hints, self.seed = training, degrade, hints, seed
+        self.training, self.damage_share, self.hints, self.seed = training, damage_share, hints, seed
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -116,8 +116,11 @@ class CropBatches(keras.utils.PyDataset):
         crops = [self.random_crop(self.grids[row], rng) if self.training else self.grids[row] for row in rows]
         lightness = np.stack([crop[:, :, :1] for crop in crops])
         ab = np.stack([crop[:, :, 1:] for crop in crops])
-        if self.degrade:
-            lightness = np.stack([degrade_lightness(image, rng) for image in lightness])
+        if self.training and self.damage_share > 0:
+            damaged = rng.random(len(lightness)) < self.damage_share
+            lightness = np.stack(
+                [degrade_lightness(image, rng) if hit else image for image, hit in zip(lightness, damaged, strict=True)]
+            )
         if not self.hints:
             return lightness, ab
         hints = np.stack([sample_hints(colors, rng) if self.training else no_hints(colors) for colors in ab])
@@ -364,7 +367,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="EPOCH",
         help="export the mean of the weights of every epoch from this one (1-based) on, not the best epoch",
     )
-    parser.add_argument("--no_degrade", action="store_true", help="train on clean L (no old-photo damage)")
+    parser.add_argument(
+        "--damage_share",
+        type=float,
+        default=1.0,
+        help="share of the training crops given old-photo damage (models/degrade.py); 0 trains on clean L",
+    )
     parser.add_argument("--init_from", default=None, help="start from a bundled model's or a .keras file's weights")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, CSV log, exported model")
     parser.add_argument("--name", default=None, help="model name in the registry (default: --arch)")
@@ -408,9 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     if train_grids is not None:
         workers = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that cut and damage the crops
         train = CropBatches(
-            train_grids, args.crop, args.batch_size, True, not args.no_degrade, args.hints, args.seed, workers
+            train_grids, args.crop, args.batch_size, True, args.damage_share, args.hints, args.seed, workers
         )
-        val = CropBatches(load_grids(val_files, args.size), args.crop, args.batch_size, False, False, args.hints)
+        val = CropBatches(load_grids(val_files, args.size), args.crop, args.batch_size, False, 0.0, args.hints)
         callbacks = training_callbacks(out, args.patience, args.max_minutes, args.average_from)
         callbacks.append(EpochOfBatches(train))
         history = model.fit(
@@ -451,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
-        "degradations": not args.no_degrade,
+        "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
         "training_images": len(train_files),

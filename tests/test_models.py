@@ -11,7 +11,7 @@ import pytest
 
 from models import train
 from models.architectures import ARCHITECTURES, build_patchgan_discriminator, build_unet
-from models.degrade import degrade_lightness
+from models.degrade import degrade_lightness, halftone
 from models.gan import Pix2Pix
 from models.hints import MAX_POINTS, sample_hints
 from models.losses import LOSSES
@@ -191,25 +191,37 @@ def test_comparison_table_lists_every_model():
 
 def test_training_batches_are_whole_damaged_crops_that_follow_the_seed():
     grids = np.random.default_rng(0).random((5, 64, 64, 3), np.float32)
-    batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, degrade=True, hints=True, seed=4)
+    batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, damage_share=1.0, hints=True, seed=4)
     assert len(batches) == 2  # the odd photo left out: every step has one shape
     (lightness, hints), ab = batches[1]
     assert lightness.shape == (2, 32, 32, 1) and hints.shape == (2, 32, 32, 3) and ab.shape == (2, 32, 32, 2)
     assert lightness.dtype == np.float32 and 0 <= lightness.min() and lightness.max() <= 1
-    again = train.CropBatches(grids, crop=32, batch_size=2, training=True, degrade=True, hints=True, seed=4)
+    again = train.CropBatches(grids, crop=32, batch_size=2, training=True, damage_share=1.0, hints=True, seed=4)
     assert np.array_equal(again[1][1], ab)  # the same seed, epoch and index: the same batch, in any thread
     batches.on_epoch_end()
     assert not np.array_equal(batches[1][1], ab)  # a new epoch: other crops
 
-    validation = train.CropBatches(grids, crop=32, batch_size=2, training=False, degrade=False, hints=True)
+    validation = train.CropBatches(grids, crop=32, batch_size=2, training=False, damage_share=0.0, hints=True)
     (lightness, hints), ab = validation[2]
     assert len(validation) == 3 and lightness.shape == (1, 64, 64, 1) and not hints.any()
     assert np.array_equal(ab[0], grids[4, :, :, 1:])  # whole, undamaged grids
 
 
+def test_a_damage_share_leaves_the_other_training_crops_clean():
+    grids = np.random.default_rng(0).random((16, 32, 32, 3), np.float32)
+
+    def lightness(share: float) -> np.ndarray:
+        return train.CropBatches(grids, crop=32, batch_size=16, training=True, damage_share=share, seed=1)[0][0]
+
+    def damaged(share: float) -> int:  # crops that differ from the clean ones (the same crops: one seed)
+        return sum(not np.array_equal(a, b) for a, b in zip(lightness(share), lightness(0.0), strict=True))
+
+    assert 3 <= damaged(0.5) <= 13 < damaged(1.0)  # a few damages each draw nothing: 1/32 of crops stay clean
+
+
 def test_a_resumed_run_draws_the_batches_of_its_own_epochs(monkeypatch):
     grids = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
-    batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, degrade=False)
+    batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, damage_share=0.0)
     epochs_drawn = []
     draw = train.CropBatches.__getitem__
 
@@ -234,6 +246,16 @@ def test_degraded_lightness_stays_in_range_and_follows_its_seed():
     np.testing.assert_array_equal(lightness, kept)  # the input is left as it was
     np.testing.assert_array_equal(degrade_lightness(lightness, np.random.default_rng(5)), degraded[5])
     assert any(not np.allclose(image, lightness) for image in degraded)
+
+
+def test_a_halftone_print_is_dots_whose_ink_follows_the_darkness():
+    """A flat dark gray and a flat light gray, printed: dots (not a flat tone), more ink on the dark one."""
+    rng = np.random.default_rng(2)
+    dark, light = (halftone(np.full((64, 64, 1), level, np.float32), rng) for level in (0.3, 0.8))
+    for printed in (dark, light):
+        assert printed.shape == (64, 64, 1) and 0 <= printed.min() and printed.max() <= 1
+        assert printed.std() > 0.05
+    assert dark.mean() + 0.25 < light.mean()
 
 
 def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere():
