@@ -56,29 +56,9 @@ def scratches(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return scratched
 
 
-def halftone(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A newspaper's halftone screen, as scanned: a rotated grid of ink dots 2.5 to 6 pixels apart,
-    each covering its cell's share of darkness, softened by the scanner. Archives hold clippings,
-    and a model that has never seen one reads its dot pattern as a texture (a blue knit)."""
-    height, width = image.shape[:2]
-    period, angle = rng.uniform(2.5, 6.0), np.deg2rad(rng.uniform(0.0, 90.0))
-    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
-    along = (columns * np.cos(angle) + rows * np.sin(angle)) / period
-    across = (rows * np.cos(angle) - columns * np.sin(angle)) / period
-    distance = np.hypot(along - np.round(along), across - np.round(across))  # to the nearest dot's center, in cells
-    ink = distance < np.sqrt(np.clip(1.0 - image[:, :, 0], 0.0, 1.0) / np.pi)  # a dot of the darkness's area
-    printed = np.where(ink, rng.uniform(0.0, 0.15), rng.uniform(0.85, 1.0)).astype(np.float32)
-    return cv2.GaussianBlur(printed, (0, 0), period / 4).reshape(image.shape)
-
-
-HALFTONE_SHARE = 0.15  # of the training inputs: a print of the photo, before the rest of the damage
-
-
 def degrade_lightness(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random mix of the degradations above, for one training input; the input is left as it was."""
     image = image.astype(np.float32)
-    if rng.random() < HALFTONE_SHARE:
-        image = halftone(image, rng)
     for degradation in (fade, blur, grain, scratches, jpeg_artifacts):
         if rng.random() < 0.5:
             image = degradation(image, rng)

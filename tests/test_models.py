@@ -11,7 +11,7 @@ import pytest
 
 from models import train
 from models.architectures import ARCHITECTURES, build_patchgan_discriminator, build_unet
-from models.degrade import degrade_lightness, halftone
+from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.hints import MAX_POINTS, sample_hints
 from models.losses import LOSSES
@@ -246,16 +246,6 @@ def test_degraded_lightness_stays_in_range_and_follows_its_seed():
     np.testing.assert_array_equal(lightness, kept)  # the input is left as it was
     np.testing.assert_array_equal(degrade_lightness(lightness, np.random.default_rng(5)), degraded[5])
     assert any(not np.allclose(image, lightness) for image in degraded)
-
-
-def test_a_halftone_print_is_dots_whose_ink_follows_the_darkness():
-    """A flat dark gray and a flat light gray, printed: dots (not a flat tone), more ink on the dark one."""
-    rng = np.random.default_rng(2)
-    dark, light = (halftone(np.full((64, 64, 1), level, np.float32), rng) for level in (0.3, 0.8))
-    for printed in (dark, light):
-        assert printed.shape == (64, 64, 1) and 0 <= printed.min() and printed.max() <= 1
-        assert printed.std() > 0.05
-    assert dark.mean() + 0.25 < light.mean()
 
 
 def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere():
