@@ -19,6 +19,6 @@ $python -m tools.corpus --out data/corpus
 $python -m models.train "${data[@]}" --arch unet --epochs 13 --patience 8 --learning_rate 5e-4 \
   --out runs/unet_v3 --name unet_v3 --version 3
 $python -m models.train "${data[@]}" --arch unet --hints --freeze_encoder --init_from runs/unet_v3/unet_v3.keras \
-  --epochs 24 --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 \
+  --epochs 24 --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 --seed 1 \
   --out runs/unet_v7 --name unet --version 7 --bundle
 cp data/corpus/manifest.csv docs/training/unet-data.csv
