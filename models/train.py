@@ -78,10 +78,11 @@ class CropBatches(keras.utils.PyDataset):
     """(L, ab) batches as NumPy arrays, so `fit` runs them on any Keras backend (TensorFlow or JAX).
 
     Training batches are random crops and flips in a new order every epoch, a `damage_share`
-    of them with old-photo damage on L; validation batches are the whole grids, undamaged. With `hints`, the input
-    is (L, hints): sampled from the true colors for training, none for validation (the
-    automatic result is what the best epoch is chosen by). Every batch's randomness comes
-    from (seed, epoch, batch index), so worker threads give the same batches in any order.
+    of them with old-photo damage on L; validation batches are the whole grids, undamaged.
+    With `hints`, the input is (L, hints): sampled from the true colors for training, none for
+    validation (the automatic result is what the best epoch is chosen by). Every batch's
+    randomness comes from (seed, epoch, batch index), so worker threads give the same batches
+    in any order.
     """
 
     def __init__(
@@ -318,6 +319,14 @@ def export(generator: keras.Model, args: argparse.Namespace, card: dict) -> Path
     return model_path
 
 
+def share(text: str) -> float:
+    """An argparse type: a share from 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", nargs="+", required=True, help="folders, globs or gs:// locations of color photos")
@@ -369,7 +378,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--damage_share",
-        type=float,
+        type=share,
         default=1.0,
         help="share of the training crops given old-photo damage (models/degrade.py); 0 trains on clean L",
     )

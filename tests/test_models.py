@@ -219,6 +219,12 @@ def test_a_damage_share_leaves_the_other_training_crops_clean():
     assert 3 <= damaged(0.5) <= 13 < damaged(1.0)  # a few damages each draw nothing: 1/32 of crops stay clean
 
 
+def test_a_damage_share_outside_0_to_1_is_refused_with_a_clear_message(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "photos", "--out", "runs/x", "--damage_share", "1.5"])
+    assert "--damage_share: must be between 0 and 1, not 1.5" in capsys.readouterr().err
+
+
 def test_a_resumed_run_draws_the_batches_of_its_own_epochs(monkeypatch):
     grids = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
     batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, damage_share=0.0)
