@@ -171,7 +171,19 @@ def add_hints(x, hints, stride: int, name: str):
     return layers.Add(name=name)([x, hint_term(hints, stride, x.shape[-1], name)])
 
 
-def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hints=None):
+def add_scene_context(x, encoded, name: str = "scene"):
+    """x plus what the whole picture shows: the encoder's deepest features averaged over the image.
+
+    A convolution sees a neighborhood; whether a shirt is a jersey on a pitch or a uniform on
+    parade is a fact of the whole scene (Iizuka et al. 2016 fuse such a global feature). The
+    convolution starts at zero, so a model starts out as the same model without it.
+    """
+    pooled = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(encoded)
+    context = layers.Conv2D(x.shape[-1], 1, kernel_initializer="zeros", name=f"{name}_conv")(pooled)
+    return layers.Add(name=name)([x, context])
+
+
+def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hints=None, scene_context: bool = False):
     """The shared U-Net body: features at half the input's resolution (stride 2).
 
     L is fed to an ImageNet-pretrained encoder as a gray RGB image with the encoder's own
@@ -183,8 +195,11 @@ def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hint
     pretrained_encoder, untrained_encoder, mean, std = ENCODERS[encoder]
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
     normalized = layers.Normalization(mean=mean, variance=std**2, name="imagenet_norm")(gray_rgb)
-    *skips, x = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
-    x = add_hints(conv_bn_act(x, 160, "reduce", kernel_size=1), hints, 32, "hints_reduce")
+    *skips, encoded = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
+    x = conv_bn_act(encoded, 160, "reduce", kernel_size=1)
+    if scene_context:
+        x = add_scene_context(x, encoded)
+    x = add_hints(x, hints, 32, "hints_reduce")
     for level, (skip, width) in enumerate(zip(reversed(skips), UNET_DECODER, strict=True)):
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
@@ -194,7 +209,11 @@ def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hint
 
 
 def build_unet(
-    size: int | None = 256, pretrained: bool = True, encoder: str = "mobilenet_v2", hints: bool = False
+    size: int | None = 256,
+    pretrained: bool = True,
+    encoder: str = "mobilenet_v2",
+    hints: bool = False,
+    scene_context: bool = False,
 ) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
@@ -204,7 +223,7 @@ def build_unet(
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
-    features = unet_features(inputs, size, pretrained, encoder, hint_input)
+    features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context)
     x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
     x = layers.Concatenate(name="skip_lightness")([x, inputs])
     x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")

@@ -222,7 +222,12 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
     """
     options = {
         "autoencoder": {"decoder_activation": args.decoder_activation},
-        "unet": {"encoder": args.encoder, "hints": args.hints, "pretrained": pretrained},
+        "unet": {
+            "encoder": args.encoder,
+            "hints": args.hints,
+            "scene_context": args.scene_context,
+            "pretrained": pretrained,
+        },
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
     }.get(args.arch, {})
     return ARCHITECTURES[args.arch](size, **options)
@@ -352,6 +357,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--hints", action="store_true", help="unet: take known colors as a second input (trained on sampled hints)"
     )
+    parser.add_argument(
+        "--scene_context",
+        action="store_true",
+        help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
+    )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
     parser.add_argument(
         "--adversarial", action="store_true", help="train the --arch generator with the pix2pix objective (PatchGAN)"
@@ -468,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
+        "scene_context": args.scene_context,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,

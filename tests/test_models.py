@@ -271,12 +271,13 @@ def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere(
 
 
 def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_path):
-    """--hints adds zero-initialized hint paths: with no hints it predicts what its --init_from did."""
+    """--hints and --scene_context add zero-initialized paths: with no hints it predicts what its --init_from did."""
     base = tmp_path / "base.keras"
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False).save(base)
     out = tmp_path / "run"
-    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--rebalance_mix", "0.8", "--init_from", str(base),
+    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--scene_context", "--rebalance_mix", "0.8",
+            "--init_from", str(base),
             "--size", "64", "--crop", "64", "--batch_size", "2", "--epochs", "0", "--out", str(out),
             "--name", "h"]  # fmt: skip
     assert train.main(argv) == 0
@@ -285,7 +286,8 @@ def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_p
     hints = np.zeros((2, 64, 64, 3), np.float32)
     before = keras.saving.load_model(base, compile=False).predict_on_batch(lightness)
     np.testing.assert_allclose(grown.predict_on_batch([lightness, hints]), before, atol=1e-5)
-    assert json.loads((out / "h.json").read_text())["hints"] is True
+    first_card = json.loads((out / "h.json").read_text())
+    assert first_card["hints"] is True and first_card["scene_context"] is True
 
     argv[argv.index("0")] = "1"
     assert train.main(argv + ["--version", "2", "--freeze_encoder"]) == 0
@@ -315,3 +317,17 @@ def test_evaluation_rows_for_pipeline_variants(tmp_path, tiny_model):
     assert paled["colorfulness"] == pytest.approx(gray["colorfulness"], abs=0.5)
     assert paled["delta_e2000"] == pytest.approx(gray["delta_e2000"], abs=0.05)
     assert gray["blank_chroma"] == 0 and rows[1]["blank_chroma"] > 0  # the untrained model tints blank scans
+
+
+def test_scene_context_lets_a_pixel_see_the_far_side_of_the_picture():
+    """--scene_context adds the whole picture's mean features: zero at first, then a far change reaches every pixel."""
+    keras.utils.set_random_seed(0)
+    model = build_unet(None, pretrained=False, scene_context=True)
+    wide = np.random.default_rng(0).random((1, 64, 1024, 1), np.float32)
+    changed = wide.copy()
+    changed[:, :, -256:] = 1.0 - changed[:, :, -256:]
+    left = slice(0, 64)  # far outside the convolutions' reach of the changed quarter
+    np.testing.assert_array_equal(model.predict_on_batch(wide)[:, :, left], model.predict_on_batch(changed)[:, :, left])
+    kernel, bias = model.get_layer("scene_conv").get_weights()
+    model.get_layer("scene_conv").set_weights([np.random.default_rng(1).normal(0, 0.1, kernel.shape), bias])
+    assert not np.allclose(model.predict_on_batch(wide)[:, :, left], model.predict_on_batch(changed)[:, :, left])
