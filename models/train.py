@@ -407,8 +407,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in UNETS:
         parser.error("--freeze_encoder is for unet and unet_classes")
-    if args.hints and args.arch != "unet":
-        parser.error("--hints is for --arch unet")
+    for flag in ("hints", "scene_context"):
+        if getattr(args, flag) and args.arch != "unet":
+            parser.error(f"--{flag} is for --arch unet")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
         parser.error("--rebalance_mix weights the mae loss of a non-adversarial regressor, or unet_classes' classes")
     if args.rebalance_mix is None and args.arch == "unet_classes":

@@ -225,6 +225,13 @@ def test_a_damage_share_outside_0_to_1_is_refused_with_a_clear_message(capsys):
     assert "--damage_share: must be between 0 and 1, not 1.5" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--hints", "--scene_context"])
+def test_a_unet_only_option_on_another_architecture_is_refused(flag, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "photos", "--out", "runs/x", "--arch", "unet_classes", flag])
+    assert f"{flag} is for --arch unet" in capsys.readouterr().err
+
+
 def test_a_resumed_run_draws_the_batches_of_its_own_epochs(monkeypatch):
     grids = np.random.default_rng(0).random((4, 32, 32, 3), np.float32)
     batches = train.CropBatches(grids, crop=32, batch_size=2, training=True, damage_share=0.0)
