@@ -16,6 +16,7 @@ from models.gan import Pix2Pix
 from models.hints import MAX_POINTS, sample_hints
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
+from transforms.metrics import delta_e2000
 
 SIZE = 64  # divisible by every architecture's total down-sampling
 
@@ -65,6 +66,29 @@ def test_psnr_and_ssim_losses_match_tensorflows_image_metrics():
     ssim = 1 - float(tf.reduce_mean(tf.image.ssim(truth, prediction, max_val=2.0)))
     assert float(LOSSES["psnr"](truth, prediction)) == pytest.approx(psnr, abs=1e-4)
     assert float(LOSSES["ssim"](truth, prediction)) == pytest.approx(ssim, abs=1e-4)
+
+
+def test_ciede2000_loss_is_the_pipelines_color_difference_and_trains_from_gray():
+    rng = np.random.default_rng(2)
+    truth = rng.uniform(-0.6, 0.6, (4, 16, 16, 2)).astype(np.float32)
+    prediction = rng.uniform(-0.6, 0.6, truth.shape).astype(np.float32)
+    prediction[0] = truth[0] + rng.normal(0, 0.02, truth[0].shape)  # near colors
+    prediction[1, :8] = 0.0  # gray against color
+    truth[2, 8:] = 0.0  # color against gray
+    lightness = np.full((*truth.shape[:3], 1), 60.0)
+    reference = delta_e2000(
+        np.concatenate([lightness, truth * 128.0], -1), np.concatenate([lightness, prediction * 128.0], -1)
+    )
+    assert float(LOSSES["ciede2000"](truth, prediction)) * 128 == pytest.approx(reference.mean(), rel=1e-3)
+    # Gray against a color: the loss is finite and a step down its gradient makes it smaller.
+    tf = pytest.importorskip("tensorflow")
+    gray = tf.Variable(np.full(truth.shape, 1e-3, np.float32))
+    with tf.GradientTape() as tape:
+        loss = LOSSES["ciede2000"](truth, gray)
+    gradient = tape.gradient(loss, gray).numpy()
+    assert np.isfinite(gradient).all()
+    stepped = gray.numpy() - 0.05 * gradient / np.abs(gradient).max()
+    assert float(LOSSES["ciede2000"](truth, stepped)) < float(loss)
 
 
 @pytest.mark.parametrize("hints", [False, True], ids=["pix2pix generator", "unet with known colors"])
