@@ -128,26 +128,11 @@ def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return ops.mean(delta_e) / AB_SCALE
 
 
-def welsch(scale: float):
-    """EXPERIMENT: a mode-seeking loss on the a/b distance, 1 - exp(-(d / scale)^2 / 2)."""
-
-    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
-        y_true, y_pred = _float32(y_true, y_pred)
-        d2 = ops.sum(ops.square((y_true - y_pred) * AB_SCALE), axis=-1)
-        return ops.mean(1.0 - ops.exp(-d2 / (2.0 * scale * scale)))
-
-    loss.__name__ = f"welsch{scale:g}"
-    return loss
-
-
 def mae_ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return mae(y_true, y_pred) + ciede2000(y_true, y_pred)
 
 
 LOSSES = {
-    "welsch8": welsch(8),
-    "welsch16": welsch(16),
-    "welsch32": welsch(32),
     "mae": mae,
     "ciede2000": ciede2000,
     "mae+ciede2000": mae_ciede2000,
