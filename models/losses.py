@@ -82,17 +82,13 @@ def _sqrt(x: Tensor) -> Tensor:
     return ops.sqrt(ops.maximum(x, 0.0) + EPSILON)
 
 
-def _radians(degrees: float) -> float:
-    return math.radians(degrees)
-
-
 def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean CIEDE2000 (Sharma, Wu and Dalal 2005) between the true and predicted colors, / 128.
 
     L is the scan's own, so its term is zero and only a/b count. Unlike L1 on a/b, it
-    forgives a chroma error more the more colorful the two colors are (S_C = 1 + 0.045 C):
-    under doubt, a too vivid guess costs less than the brown mean, which is what the
-    product is judged by. The hue-dependent weights (T and the blue rotation term R_T) are
+    forgives a chroma error more the more colorful the two colors are (S_C = 1 + 0.045 C),
+    so it was tried to buy color; it bought accuracy on faces instead and less color on
+    whole scenes (docs/models.md). The hue-dependent weights (T and the blue rotation term R_T) are
     computed from the colors without a gradient; the gradient flows through the chroma
     and hue differences and the mean chroma. `transforms.metrics.delta_e2000` is the
     reference it is tested against.
@@ -113,13 +109,13 @@ def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     h_mean = ops.stop_gradient(ops.arctan2(b1 / c1 + b2 / c2, a1 / c1 + a2 / c2))
     t = (
         1.0
-        - 0.17 * ops.cos(h_mean - _radians(30))
+        - 0.17 * ops.cos(h_mean - math.radians(30))
         + 0.24 * ops.cos(2.0 * h_mean)
-        + 0.32 * ops.cos(3.0 * h_mean + _radians(6))
-        - 0.20 * ops.cos(4.0 * h_mean - _radians(63))
+        + 0.32 * ops.cos(3.0 * h_mean + math.radians(6))
+        - 0.20 * ops.cos(4.0 * h_mean - math.radians(63))
     )
     h_mean_degrees = ops.mod(h_mean * (180.0 / math.pi), 360.0)
-    rotation = ops.sin(_radians(60) * ops.exp(-ops.square((h_mean_degrees - 275.0) / 25.0)))
+    rotation = ops.sin(math.radians(60) * ops.exp(-ops.square((h_mean_degrees - 275.0) / 25.0)))
     c_mean7 = c_mean**7
     r_t = -2.0 * _sqrt(c_mean7 / (c_mean7 + 25.0**7)) * ops.stop_gradient(rotation)
     chroma_term = d_c / (1.0 + 0.045 * c_mean)
