@@ -183,23 +183,7 @@ def add_scene_context(x, encoded, name: str = "scene"):
     return layers.Add(name=name)([x, context])
 
 
-def add_refinement(x, name: str):
-    """EXPERIMENT: x plus a residual block of twice its width whose last convolution starts at zero."""
-    width = x.shape[-1]
-    residual = conv_bn_act(x, 2 * width, f"{name}_expand")
-    residual = layers.Conv2D(width, 1, kernel_initializer="zeros", name=f"{name}_project")(residual)
-    return layers.Add(name=name)([x, residual])
-
-
-def unet_features(
-    inputs,
-    size: int | None,
-    pretrained: bool,
-    encoder: str,
-    hints=None,
-    scene_context: bool = False,
-    refine_decoder: bool = False,
-):
+def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hints=None, scene_context: bool = False):
     """The shared U-Net body: features at half the input's resolution (stride 2).
 
     L is fed to an ImageNet-pretrained encoder as a gray RGB image with the encoder's own
@@ -221,8 +205,6 @@ def unet_features(
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
         x = add_hints(conv_bn_act(x, width, f"decode{level}a"), hints, 16 >> level, f"hints{level}")
         x = conv_bn_act(x, width, f"decode{level}b")
-        if refine_decoder:
-            x = add_refinement(x, f"refine{level}")
     return x
 
 
@@ -232,7 +214,6 @@ def build_unet(
     encoder: str = "mobilenet_v2",
     hints: bool = False,
     scene_context: bool = False,
-    refine_decoder: bool = False,
 ) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
@@ -242,7 +223,7 @@ def build_unet(
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
-    features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context, refine_decoder)
+    features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context)
     x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
     x = layers.Concatenate(name="skip_lightness")([x, inputs])
     x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")

@@ -226,7 +226,6 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
             "encoder": args.encoder,
             "hints": args.hints,
             "scene_context": args.scene_context,
-            "refine_decoder": args.refine_decoder,
             "pretrained": pretrained,
         },
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
@@ -363,7 +362,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
     )
-    parser.add_argument("--refine_decoder", action="store_true", help="EXPERIMENT: a residual block at each level")
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
     parser.add_argument(
         "--adversarial", action="store_true", help="train the --arch generator with the pix2pix objective (PatchGAN)"
@@ -409,7 +407,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in UNETS:
         parser.error("--freeze_encoder is for unet and unet_classes")
-    for flag in ("hints", "scene_context", "refine_decoder"):
+    for flag in ("hints", "scene_context"):
         if getattr(args, flag) and args.arch != "unet":
             parser.error(f"--{flag} is for --arch unet")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
@@ -482,7 +480,6 @@ def main(argv: list[str] | None = None) -> int:
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
         "scene_context": args.scene_context,
-        "refine_decoder": args.refine_decoder,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
