@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from transforms.lab import AB_SCALE
+
 Tensor = Any  # a tensor of the active Keras backend (jax.Array, tf.Tensor) or a NumPy array
 
 AB_RANGE = 2.0  # tanh output spans [-1, 1]
-AB_SCALE = 128.0  # a/b / 128 back to CIELAB units
 EPSILON = 1e-6  # under every square root: its gradient at 0 (gray, or a perfect prediction) stays finite
 SSIM_SIZE = 11  # tf.image.ssim's defaults: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03
 SSIM_SIGMA = 1.5
@@ -88,10 +89,10 @@ def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     L is the scan's own, so its term is zero and only a/b count. Unlike L1 on a/b, it
     forgives a chroma error more the more colorful the two colors are (S_C = 1 + 0.045 C),
     so it was tried to buy color; it bought accuracy on faces instead and less color on
-    whole scenes (docs/models.md). The hue-dependent weights (T and the blue rotation term R_T) are
-    computed from the colors without a gradient; the gradient flows through the chroma
-    and hue differences and the mean chroma. `transforms.metrics.delta_e2000` is the
-    reference it is tested against.
+    whole scenes (docs/models.md). The hue-dependent weights (T and the blue rotation term
+    R_T) are computed from the colors without a gradient; the gradient flows through the
+    chroma and hue differences and the mean chroma. `transforms.metrics.delta_e2000` is
+    the reference it is tested against.
     """
     y_true, y_pred = _float32(y_true, y_pred)
     a1, b1 = y_true[..., 0] * AB_SCALE, y_true[..., 1] * AB_SCALE

@@ -16,6 +16,7 @@ from models.gan import Pix2Pix
 from models.hints import MAX_POINTS, sample_hints
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
+from transforms.lab import AB_SCALE
 from transforms.metrics import delta_e2000
 
 SIZE = 64  # divisible by every architecture's total down-sampling
@@ -77,9 +78,9 @@ def test_ciede2000_loss_is_the_pipelines_color_difference_and_trains_from_gray()
     truth[2, 8:] = 0.0  # color against gray
     lightness = np.full((*truth.shape[:3], 1), 60.0)
     reference = delta_e2000(
-        np.concatenate([lightness, truth * 128.0], -1), np.concatenate([lightness, prediction * 128.0], -1)
+        np.concatenate([lightness, truth * AB_SCALE], -1), np.concatenate([lightness, prediction * AB_SCALE], -1)
     )
-    assert float(LOSSES["ciede2000"](truth, prediction)) * 128 == pytest.approx(reference.mean(), rel=1e-3)
+    assert float(LOSSES["ciede2000"](truth, prediction)) * AB_SCALE == pytest.approx(reference.mean(), rel=1e-3)
     # Gray against a color: the loss is finite and a step down its gradient makes it smaller.
     tf = pytest.importorskip("tensorflow")
     gray = tf.Variable(np.full(truth.shape, 1e-3, np.float32))
