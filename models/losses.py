@@ -83,6 +83,12 @@ def _sqrt(x: Tensor) -> Tensor:
     return ops.sqrt(ops.maximum(x, 0.0) + EPSILON)
 
 
+def _chroma_weight(c_mean: Tensor) -> Tensor:
+    """sqrt(C^7 / (C^7 + 25^7)): near 0 for grayish colors, near 1 for vivid ones (G and R_T use it)."""
+    c_mean7 = c_mean**7
+    return _sqrt(c_mean7 / (c_mean7 + 25.0**7))
+
+
 def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     """Mean CIEDE2000 (Sharma, Wu and Dalal 2005) between the true and predicted colors, / 128.
 
@@ -97,8 +103,7 @@ def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     y_true, y_pred = _float32(y_true, y_pred)
     a1, b1 = y_true[..., 0] * AB_SCALE, y_true[..., 1] * AB_SCALE
     a2, b2 = y_pred[..., 0] * AB_SCALE, y_pred[..., 1] * AB_SCALE
-    c_mean7 = ((_sqrt(a1 * a1 + b1 * b1) + _sqrt(a2 * a2 + b2 * b2)) / 2.0) ** 7
-    g = 0.5 * (1.0 - _sqrt(c_mean7 / (c_mean7 + 25.0**7)))
+    g = 0.5 * (1.0 - _chroma_weight((_sqrt(a1 * a1 + b1 * b1) + _sqrt(a2 * a2 + b2 * b2)) / 2.0))
     a1, a2 = (1.0 + g) * a1, (1.0 + g) * a2
     c1, c2 = _sqrt(a1 * a1 + b1 * b1), _sqrt(a2 * a2 + b2 * b2)
     d_c = c2 - c1
@@ -117,8 +122,7 @@ def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     )
     h_mean_degrees = ops.mod(h_mean * (180.0 / math.pi), 360.0)
     rotation = ops.sin(math.radians(60) * ops.exp(-ops.square((h_mean_degrees - 275.0) / 25.0)))
-    c_mean7 = c_mean**7
-    r_t = -2.0 * _sqrt(c_mean7 / (c_mean7 + 25.0**7)) * ops.stop_gradient(rotation)
+    r_t = -2.0 * _chroma_weight(c_mean) * ops.stop_gradient(rotation)
     chroma_term = d_c / (1.0 + 0.045 * c_mean)
     hue_term = d_h / (1.0 + 0.015 * c_mean * ops.stop_gradient(t))
     delta_e = _sqrt(chroma_term**2 + hue_term**2 + r_t * chroma_term * hue_term)
@@ -126,6 +130,7 @@ def ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
 
 
 def mae_ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """L1 on a/b plus CIEDE2000, weighted equally (`--loss mae+ciede2000`)."""
     return mae(y_true, y_pred) + ciede2000(y_true, y_pred)
 
 
