@@ -91,13 +91,11 @@ def peak_rss_mb() -> dict[str, float]:
 
 def load_keras_model(model: str):
     """The model as the pipeline loads it (registry name or .keras path), with its spec and load time."""
-    import keras
-
-    from models.registry import resolve_model
+    from models.registry import load_keras_file, resolve_model
 
     spec = resolve_model(model)
     started = time.perf_counter()
-    loaded = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
+    loaded = load_keras_file(spec.path)
     return loaded, spec, time.perf_counter() - started
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from models.certainty import ConfidentChroma, certainty_head
 from models.color_classes import in_gamut_bins
 from models.efficientnet import (
     EFFICIENTNET_LITE_MEAN,
@@ -214,21 +215,27 @@ def build_unet(
     encoder: str = "mobilenet_v2",
     hints: bool = False,
     scene_context: bool = False,
+    certainty: bool = False,
 ) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
     `hints=True` adds a second input, `hints` (size, size, 3): known a/b / 128 and their
     mask; all zeros means "no known colors" and gives the automatic result.
+    `certainty=True` adds a head that predicts how sure each pixel's color is, and the
+    output's chroma follows it (models.certainty); the median a/b stay the layer `ab`.
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
     features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context)
-    x = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
-    x = layers.Concatenate(name="skip_lightness")([x, inputs])
+    upsampled = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
+    x = layers.Concatenate(name="skip_lightness")([upsampled, inputs])
     x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")
+    ab = ab_output(x)
+    if certainty:
+        ab = ConfidentChroma(name="confident_ab")([ab, certainty_head(upsampled, x, ab)])
     model_inputs = [inputs, hint_input] if hints else inputs
-    return keras.Model(model_inputs, ab_output(x), name="unet")
+    return keras.Model(model_inputs, ab, name="unet")
 
 
 ANNEALED_MEAN_TEMPERATURE = 0.38  # the paper's choice; models.train --temperature sets a model's own

@@ -42,6 +42,15 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def load_keras_file(path: str):
+    """A local .keras file loaded as every part of RevivaColor loads a model: safe mode on, our own layers known."""
+    import keras
+
+    from models.certainty import CUSTOM_OBJECTS
+
+    return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True)
+
+
 def bundled_models() -> dict[str, ModelSpec]:
     """Every bundled model by name, plus `default`."""
     models = {}

@@ -24,13 +24,15 @@ from pathlib import Path
 import keras
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
+from keras import layers
 
 from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
+from models.certainty import DOUBT_WEIGHT, laplace_nll, with_doubt
 from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.hints import no_hints, sample_hints
 from models.losses import LOSSES
-from models.registry import BUNDLED_DIR, file_sha256, resolve_model
+from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
 from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
 from transforms.letterbox import letterbox
@@ -226,6 +228,7 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
             "encoder": args.encoder,
             "hints": args.hints,
             "scene_context": args.scene_context,
+            "certainty": args.certainty,
             "pretrained": pretrained,
         },
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
@@ -285,13 +288,21 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
     """
     generator = build_generator(args, None, pretrained=not args.init_from)
     if args.init_from:
-        source = keras.saving.load_model(resolve_model(args.init_from).path, compile=False, safe_mode=True)
+        source = load_keras_file(resolve_model(args.init_from).path)
         copy_matching_weights(source, generator, f"{args.encoder}_encoder" if args.arch in UNETS else None)
     if args.freeze_encoder:
         generator.get_layer(f"{args.encoder}_encoder").trainable = False  # its BatchNorm then keeps its statistics
     reconstruction = LOSSES[args.loss]
     rate = learning_rate(args, 0 if train_grids is None else len(train_grids))
-    if args.arch == "unet_classes":
+    if args.certainty:
+        if not args.train_colors:  # only the head learns: the colors stay those of --init_from
+            for layer in generator.layers:
+                layer.trainable = layer.name.startswith("certainty")
+        median_and_doubt = [generator.get_layer("ab").output, generator.get_layer("certainty_log_scale").output]
+        model = keras.Model(generator.input, layers.Concatenate(name="median_and_doubt")(median_and_doubt))
+        loss = with_doubt(reconstruction) if args.train_colors else laplace_nll
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+    elif args.arch == "unet_classes":
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
         loss = reconstruction
         if train_grids is not None:
@@ -362,6 +373,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
     )
+    parser.add_argument(
+        "--certainty",
+        action="store_true",
+        help="unet: train only a head that predicts how sure each color is (Laplace likelihood) on --init_from's "
+        "model; the exported chroma follows it (tools.fit_certainty fits how)",
+    )
+    parser.add_argument(
+        "--train_colors",
+        action="store_true",
+        help="with --certainty: the colors learn too (by --loss; the encoder only without --freeze_encoder)",
+    )
     parser.add_argument("--decoder_activation", choices=("relu", "leaky_relu"), default="relu", help="autoencoder")
     parser.add_argument(
         "--adversarial", action="store_true", help="train the --arch generator with the pix2pix objective (PatchGAN)"
@@ -407,7 +429,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in UNETS:
         parser.error("--freeze_encoder is for unet and unet_classes")
-    for flag in ("hints", "scene_context"):
+    if args.certainty and not args.init_from:
+        parser.error("--certainty trains a head on a trained model: give --init_from")
+    if args.train_colors and not args.certainty:
+        parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
+    for flag in ("hints", "scene_context", "certainty"):
         if getattr(args, flag) and args.arch != "unet":
             parser.error(f"--{flag} is for --arch unet")
     if args.rebalance_mix is not None and args.arch != "unet_classes" and (args.loss != "mae" or is_adversarial(args)):
@@ -472,7 +498,11 @@ def main(argv: list[str] | None = None) -> int:
         "output": "a/b / 128, shape (input_size, input_size, 2)",
         "annealed_mean_temperature": args.temperature if args.arch == "unet_classes" else None,
         "rebalance_mix": args.rebalance_mix,
-        "loss": f"adversarial + {args.l1_weight} * {args.loss}"
+        "loss": f"{args.loss} + {DOUBT_WEIGHT} * Laplace negative log-likelihood of the certainty head"
+        if args.train_colors
+        else "Laplace negative log-likelihood of the certainty head (colors frozen)"
+        if args.certainty
+        else f"adversarial + {args.l1_weight} * {args.loss}"
         if is_adversarial(args)
         else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
             args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else args.loss
@@ -480,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
         "scene_context": args.scene_context,
+        "certainty": args.certainty,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,

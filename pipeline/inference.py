@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
-from models.registry import ModelSpec, file_sha256
+from models.registry import ModelSpec, file_sha256, load_keras_file
 from pipeline.records import describe_error
 from pipeline.scans import Scan
 from pipeline.storage import skip_credentials_for_emulator
@@ -113,14 +113,14 @@ def load_checked_model(spec: ModelSpec):
     Raises ValueError with one clear line for a file that is no Keras model, a changed file
     (sha256), or a model whose input or output does not fit: (size, size, 1) L in, (size, size, 2) a/b out.
     """
-    keras = import_keras()
+    import_keras()  # the backend set up, quietly, before the model file is read
     with local_copy(spec.path) as path:
         if spec.sha256 and file_sha256(path) != spec.sha256:
             raise ValueError(
                 f"model file {spec.path} does not match the sha256 in its model card; it may be corrupt or replaced"
             )
         try:
-            model = keras.saving.load_model(path, compile=False, safe_mode=True)
+            model = load_keras_file(path)
         except Exception as error:  # noqa: BLE001 - whatever Keras says, the file is not a usable model
             message = f"--model {spec.path} cannot be loaded as a Keras model: {describe_error(error)}"
             raise ValueError(message) from error

@@ -10,7 +10,16 @@ import tensorflow as tf
 
 from tests.conftest import color_photo
 from transforms.codec import to_float_bgr
-from transforms.metrics import colorfulness, delta_e2000, detect_faces, fidelity_metrics, psnr, ssim
+from transforms.metrics import (
+    chroma_by_truth,
+    colorfulness,
+    delta_e2000,
+    detect_faces,
+    far_skin_change,
+    fidelity_metrics,
+    psnr,
+    ssim,
+)
 
 
 def test_identical_images_score_perfectly():
@@ -80,3 +89,26 @@ def test_skin_error_is_measured_inside_the_faces_of_a_real_portrait():
     metrics = fidelity_metrics(gray_result, portrait)
     assert metrics["faces"] == 1 and metrics["skin_delta_e2000"] > 2
     assert metrics["colorfulness_truth"] > 5
+
+
+def test_chroma_by_truth_separates_the_cast_on_neutral_pixels_from_the_vivid_ones():
+    truth = np.zeros((4, 4, 3), np.float32)
+    truth[:2, :, 1] = 40.0  # vivid red above, neutral below
+    result = np.zeros_like(truth)
+    result[:2, :, 1], result[2:, :, 2] = 10.0, 6.0  # pale red, a cream cast
+    measured = chroma_by_truth(result, truth)
+    assert measured == {"cast": 6.0, "vivid_chroma": 10.0, "vivid_chroma_truth": 40.0}
+    assert chroma_by_truth(result[2:], truth[2:])["vivid_chroma"] is None
+
+
+def test_far_skin_change_counts_only_faces_away_from_every_point():
+    truth = np.zeros((100, 100, 3), np.float32)
+    truth[..., 0], truth[..., 1], truth[..., 2] = 60.0, 15.0, 20.0  # skin everywhere
+    automatic = truth.copy()
+    hinted = truth.copy()
+    hinted[:, :50, 1] = -30.0  # the hint's green, spread over the left half
+    face_left, face_right = (10, 10, 20, 20), (70, 70, 20, 20)
+    far_from_left = [(5.0, 95.0)]  # 10 % of the side is 10 px: the left face is farther than that
+    assert far_skin_change(truth, automatic, hinted, [face_left], far_from_left) > 10
+    assert far_skin_change(truth, automatic, hinted, [face_right], far_from_left) == pytest.approx(0.0)
+    assert far_skin_change(truth, automatic, hinted, [(15, 15, 10, 10)], [(20.0, 20.0)]) is None  # a point on it

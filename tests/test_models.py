@@ -13,7 +13,7 @@ from models import train
 from models.architectures import ARCHITECTURES, build_patchgan_discriminator, build_unet
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
-from models.hints import MAX_POINTS, sample_hints
+from models.hints import MAX_POINTS, OBJECT_COLOR_TOLERANCE, object_clicks, sample_hints
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
 from transforms.lab import AB_SCALE
@@ -302,6 +302,18 @@ def test_sampled_hints_hold_the_true_colors_under_their_mask_and_none_elsewhere(
     assert 0.2 < np.mean(hinted) < 0.8  # about half the crops get none
 
 
+def test_clicks_on_an_object_fall_on_its_own_color():
+    """Training hints clicked as an archivist does: the points of one object share its color, near each other."""
+    ab = np.zeros((96, 96, 2), np.float32)
+    ab[:, 48:] = (0.4, -0.2)  # a blue-green object on the right half, gray on the left
+    for seed in range(20):
+        rows, columns = object_clicks(ab, np.random.default_rng(seed))
+        assert len(rows) == len(columns) >= 1
+        colors = ab[rows, columns]
+        # every click lies on the color of some first click: gray or the object's, never a blend
+        assert np.all((np.linalg.norm(colors, axis=-1) <= OBJECT_COLOR_TOLERANCE) | (colors[:, 0] > 0.3))
+
+
 def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_path):
     """--hints and --scene_context add zero-initialized paths: with no hints it predicts what its --init_from did."""
     base = tmp_path / "base.keras"
@@ -349,6 +361,20 @@ def test_evaluation_rows_for_pipeline_variants(tmp_path, tiny_model):
     assert paled["colorfulness"] == pytest.approx(gray["colorfulness"], abs=0.5)
     assert paled["delta_e2000"] == pytest.approx(gray["delta_e2000"], abs=0.05)
     assert gray["blank_chroma"] == 0 and rows[1]["blank_chroma"] > 0  # the untrained model tints blank scans
+
+
+def test_evaluation_gives_a_row_per_number_of_known_colors(tmp_path, hint_echo_model):
+    """tools.evaluate --hints 1 3: the model that echoes its hints is gray without them and nearer the truth with."""
+    from tools.evaluate import evaluate_models
+
+    for index in range(2):
+        write_image(tmp_path / "photos" / f"p{index}.png", color_photo(30, 40, seed=index))
+    rows = evaluate_models(str(tmp_path / "photos"), [str(hint_echo_model)], tmp_path / "out", hint_counts=[1, 3])
+    assert [row["model"] for row in rows] == ["echo", "echo + 1 hints", "echo + 3 hints"]
+    automatic, one, three = rows
+    assert automatic["cast"] == pytest.approx(0.0, abs=0.5)  # gray: no cast on the neutral pixels
+    assert three["vs_no_hints"] < 1 and three["psnr_gain"] > 0 and three["hint_delta_e2000"] is not None
+    assert 0 <= one["worse_with_hints"] <= 1 and three["skin_bleed"] is None  # no face in these photos
 
 
 def test_scene_context_lets_a_pixel_see_the_far_side_of_the_picture():

@@ -5,12 +5,14 @@
 Each model colorizes the photos' luminance with the real pipeline; a table per data
 folder gives the mean of every metric over the photos, the colorfulness of the results
 as a share of the originals', on how many photos the model beats the gray picture
-(CIEDE2000; when gray is among the models), the color the model paints on blank scans
+(CIEDE2000; when gray is among the models), the chroma it paints on the originals' neutral
+pixels (the cast) and on their vivid ones, the color the model paints on blank scans
 and its inference speed on pre-decoded batches at its input size (on the GPU when
 TensorFlow sees one).
-With `--hints N`, each model that takes known colors is run again with N points per
-photo whose colors are read from the original (`--hints` files, as a user writes them):
-its row gives the CIEDE2000 at the points and the whole picture's against no hints.
+With `--hints N [N ...]`, each model that takes known colors is run again with N points per
+photo whose colors are read from the original (`--hints` files, as a user writes them), a
+row for each N: the CIEDE2000 at the points, the whole picture's CIEDE2000 and PSNR against
+no hints, the share of photos the hints made worse, and what they did to faces far from them.
 """
 
 from __future__ import annotations
@@ -26,14 +28,16 @@ import keras
 import numpy as np
 
 import pipeline
-from models.registry import BUNDLED_DIR, ModelSpec, resolve_model
+from models.registry import BUNDLED_DIR, ModelSpec, load_keras_file, resolve_model
 from pipeline.inference import model_batch, predict_ab
 from pipeline.records import STATUS_OK, read_metadata
-from pipeline.scans import hints_location, is_scan_file
-from transforms.codec import decode_scan
-from transforms.lab import AB_SCALE
+from pipeline.scans import hints_location, input_base, is_scan_file, relative_path
+from transforms.codec import decode_scan, quantize, to_float_bgr
+from transforms.lab import AB_SCALE, bgr_to_lab
+from transforms.metrics import chroma_by_truth, detect_faces, far_skin_change
 
 COLUMNS = ("psnr", "ssim", "mae", "psnr_ab", "ssim_ab", "mae_ab", "delta_e2000", "skin_delta_e2000", "colorfulness")
+CHROMA_COLUMNS = ("cast", "vivid_chroma", "vivid_chroma_truth")  # transforms.metrics.chroma_by_truth
 GRAY = "gray"
 
 
@@ -72,8 +76,17 @@ def model_probes(model_name: str) -> dict[str, float]:
     is loaded and probed once per run, however many rows it has.
     """
     spec = resolve_model(model_name)
-    model = keras.saving.load_model(spec.path, compile=False, safe_mode=True)
+    model = load_keras_file(spec.path)
     return {"blank_chroma": blank_chroma(model, spec), "images_per_s": inference_speed(model, spec)}
+
+
+def result_chroma(row: dict) -> dict[str, float | None]:
+    """`chroma_by_truth` of one --evaluate row: its written result against its source, the original."""
+    lab = [
+        bgr_to_lab(to_float_bgr(decode_scan(Path(path).read_bytes()).pixels))
+        for path in (row["output_path"], row["source_path"])
+    ]
+    return chroma_by_truth(*lab)
 
 
 def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> None:
@@ -100,18 +113,27 @@ def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> 
 
 
 def evaluate(
-    data: str, model_name: str, out: Path, hints: Path | None = None, pipeline_args: tuple[str, ...] = ()
-) -> tuple[dict, dict[str, float]]:
+    data: str,
+    model_name: str,
+    out: Path,
+    hints: Path | None = None,
+    pipeline_args: tuple[str, ...] = (),
+    hints_label: str = "hints",
+) -> tuple[dict, dict[str, dict]]:
     """Mean metrics of one model over `data`, colorized by the pipeline with --evaluate (and --hints, and
     any other pipeline options, such as `--vividness 1.3`, which then name the row).
 
-    Also returns each photo's CIEDE2000, by source path, to compare models photo by photo.
+    Also returns each photo's row of the table, by source path, to compare runs photo by photo.
     """
     label = " ".join(pipeline_args)
     output = (
         out
         / Path(data).name
-        / "_".join([model_name.replace("/", "_")] + ["hints"] * bool(hints) + [arg.strip("-") for arg in pipeline_args])
+        / "_".join(
+            [model_name.replace("/", "_")]
+            + [hints_label.replace(" ", "_")] * bool(hints)
+            + [arg.strip("-") for arg in pipeline_args]
+        )
     )
     pipeline.run(
         ["--input", data, "--output", str(output), "--model", model_name, "--evaluate", "--output_format", "png"]
@@ -122,46 +144,83 @@ def evaluate(
         row for row in read_metadata(str(output)).to_pylist() if row["status"] == STATUS_OK and row["psnr"] is not None
     ]
     spec = resolve_model(model_name)
-    name = spec.name + (" + hints" if hints else "") + (f" {label}" if label else "")
+    name = spec.name + (f" + {hints_label}" if hints else "") + (f" {label}" if label else "")
     summary = {"model": name, "version": spec.version, "images": len(rows)}
-    for column in (*COLUMNS, "hint_delta_e2000"):  # skin_delta_e2000 only over photos with a face found
+    for row in rows:
+        row.update(result_chroma(row))
+    for column in (*COLUMNS, *CHROMA_COLUMNS, "hint_delta_e2000"):  # skin, cast, vivid: photos that have them
         values = [row[column] for row in rows if row[column] is not None]
         summary[column] = statistics.fmean(values) if values else None
     truth_colorfulness = statistics.fmean(row["colorfulness_truth"] for row in rows)
     summary["colorfulness_share"] = summary["colorfulness"] / truth_colorfulness if truth_colorfulness else None
     summary.update(model_probes(model_name))
-    return summary, {row["source_path"]: row["delta_e2000"] for row in rows}
+    return summary, {row["source_path"]: row for row in rows}
 
 
-def share_better_than_gray(per_photo: dict[str, float], gray: dict[str, float]) -> float:
-    """The share of photos whose CIEDE2000 is lower than the gray picture's."""
-    return statistics.fmean(per_photo[path] < gray[path] for path in per_photo)
+def share_better(rows: dict[str, dict], baseline: dict[str, dict]) -> float:
+    """The share of photos whose CIEDE2000 is lower than the baseline's (the gray picture's, or no hints')."""
+    return statistics.fmean(rows[path]["delta_e2000"] < baseline[path]["delta_e2000"] for path in rows)
+
+
+def skin_bleed(hinted: dict[str, dict], automatic: dict[str, dict], hints: Path, data: str) -> float | None:
+    """Mean `far_skin_change` over the photos with a face: what known colors did to the skin they were not on."""
+    changes = []
+    for path, row in hinted.items():
+        truth = decode_scan(Path(path).read_bytes()).pixels
+        faces = detect_faces(quantize(to_float_bgr(truth), 8))
+        if not faces:
+            continue
+        relative = relative_path(path, input_base(data))
+        points = json.loads(Path(hints_location(str(hints), relative)).read_text())["points"]
+        truth_lab, hinted_lab, automatic_lab = (
+            bgr_to_lab(to_float_bgr(decode_scan(Path(image).read_bytes()).pixels))
+            for image in (path, row["output_path"], automatic[path]["output_path"])
+        )
+        change = far_skin_change(
+            truth_lab, automatic_lab, hinted_lab, faces, [(point["x"], point["y"]) for point in points]
+        )
+        if change is not None:
+            changes.append(change)
+    return statistics.fmean(changes) if changes else None
 
 
 def evaluate_models(
-    data: str, model_names: list[str], out: Path, hint_points: int = 0, variants: list[tuple[str, ...]] = ()
+    data: str,
+    model_names: list[str],
+    out: Path,
+    hint_counts: list[int] = (),
+    variants: list[tuple[str, ...]] = (),
 ) -> list[dict]:
     """Every model's summary on one folder, with its share of photos better than gray.
 
-    With `hint_points`, a model that takes hints gets a second row, with that many known colors per photo
-    and `vs_no_hints`: its mean CIEDE2000 as a share of the same model's without hints. Each of
-    `variants` (pipeline options) adds a row for every model but gray.
+    For each of `hint_counts`, a model that takes hints gets a row with that many known colors per
+    photo, and beside its scores against the same model's without hints: `vs_no_hints` (its mean
+    CIEDE2000 as a share), `psnr_gain` (dB), `worse_with_hints` (the share of photos that hints made
+    worse) and `skin_bleed` (far_skin_change). Each of `variants` (pipeline options) adds a row for
+    every model but gray.
     """
-    hints = out / "hints" / Path(data).name if hint_points else None
-    if hints:
-        write_sampled_hints(data, hints, hint_points)
+    hint_folders = {}
+    for count in hint_counts:
+        hint_folders[count] = out / "hints" / str(count) / Path(data).name
+        write_sampled_hints(data, hint_folders[count], count)
     results = []
     for name in model_names:
-        results.append(evaluate(data, name, out))
+        automatic = evaluate(data, name, out)
+        results.append(automatic)
         if name != GRAY:
             results.extend(evaluate(data, name, out, pipeline_args=variant) for variant in variants)
-        if hints and resolve_model(name).takes_hints:
-            summary, per_photo = evaluate(data, name, out, hints)
-            summary["vs_no_hints"] = summary["delta_e2000"] / results[-1][0]["delta_e2000"]
-            results.append((summary, per_photo))
-    gray = next((per_photo for (summary, per_photo) in results if summary["model"] == GRAY), None)
-    for summary, per_photo in results:
-        summary["better_than_gray"] = share_better_than_gray(per_photo, gray) if gray else None
+        if not resolve_model(name).takes_hints:
+            continue
+        for count, folder in hint_folders.items():
+            summary, rows = evaluate(data, name, out, folder, hints_label=f"{count} hints")
+            summary["vs_no_hints"] = summary["delta_e2000"] / automatic[0]["delta_e2000"]
+            summary["psnr_gain"] = summary["psnr"] - automatic[0]["psnr"]
+            summary["worse_with_hints"] = 1.0 - share_better(rows, automatic[1])
+            summary["skin_bleed"] = skin_bleed(rows, automatic[1], folder, data)
+            results.append((summary, rows))
+    gray = next((rows for (summary, rows) in results if summary["model"] == GRAY), None)
+    for summary, rows in results:
+        summary["better_than_gray"] = share_better(rows, gray) if gray else None
     return [summary for summary, _ in results]
 
 
@@ -181,13 +240,14 @@ def markdown_table(summaries: list[dict]) -> str:
         "version",
         "images",
         *COLUMNS,
+        *CHROMA_COLUMNS,
         "colorfulness_share",
         "better_than_gray",
         "blank_chroma",
         "images_per_s",
     )
     if any(summary.get("hint_delta_e2000") is not None for summary in summaries):
-        header = (*header, "hint_delta_e2000", "vs_no_hints")
+        header = (*header, "hint_delta_e2000", "vs_no_hints", "psnr_gain", "worse_with_hints", "skin_bleed")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for summary in summaries:
         values = [summary.get(key) for key in header]
@@ -203,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/evaluate", help="where the colorized photos and tables go")
     parser.add_argument("--record", action="store_true", help="write the results into the bundled models' cards")
     parser.add_argument(
-        "--hints", type=int, default=0, metavar="N", help="also run hint-taking models with N known colors per photo"
+        "--hints",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also run hint-taking models with N known colors per photo (a row for each N: 1 3 10 30 is a curve)",
     )
     parser.add_argument(
         "--vividness", type=float, nargs="+", default=[], help="also run each model at these vividness values"
@@ -219,10 +284,10 @@ def main(argv: list[str] | None = None) -> int:
             record_in_card(
                 name,
                 {
-                    data + (" (hints)" if "+ hints" in summary["model"] else ""): summary
+                    data + (f" ({summary['model'].split(' + ')[1]})" if " + " in summary["model"] else ""): summary
                     for data, summaries in results.items()
                     for summary in summaries
-                    if summary["model"] in (model, f"{model} + hints")
+                    if summary["model"] == model or summary["model"].startswith(f"{model} + ")
                 },
             )
     tables = "\n".join(f"{data}\n\n{markdown_table(summaries)}\n" for data, summaries in results.items())

@@ -6,6 +6,8 @@
 - CIEDE2000 color difference (Sharma, Wu and Dalal 2005), mean over pixels.
 - Colorfulness M3 of Hasler and Suesstrunk (2003).
 - Skin-tone error: CIEDE2000 inside the faces OpenCV's Haar cascade finds on the original.
+- What a viewer sees of a result's chroma: the cast it paints on truly neutral pixels, and
+  the chroma it paints on vivid ones against the original's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03
 FIDELITY_NAMES = ("mae", "mse", "psnr", "ssim", "mae_ab", "mse_ab", "psnr_ab", "ssim_ab")
 METRIC_NAMES = (*FIDELITY_NAMES, "delta_e2000", "colorfulness_truth", "skin_delta_e2000")
 FACE_DETECTION_SIDE = 1024  # faces are looked for on a copy no larger than this
+NEUTRAL_CHROMA = 5.0  # an original's chroma below this is a neutral surface: a white wall, a gray suit
+VIVID_CHROMA = 20.0  # and from this up a vivid one: a blue sky, a red dress, green leaves
 
 
 def psnr(mse: float, data_range: float) -> float:
@@ -146,6 +150,53 @@ def colorfulness(bgr8: np.ndarray) -> float:
     for rows in row_strips(*bgr8.shape[:2]):
         total.add(total.sample(bgr8[rows], rows.start))
     return total.value()
+
+
+def chroma_by_truth(result_lab: np.ndarray, truth_lab: np.ndarray) -> dict[str, float | None]:
+    """The result's mean CIELAB chroma where the original is neutral (`cast`), and where it is vivid
+    (`vivid_chroma`, beside the original's own there, `vivid_chroma_truth`); None without such pixels.
+
+    A model that guesses paints a faint cream over every neutral surface and too little
+    color on vivid ones: mean CIEDE2000 blends the two, these keep them apart.
+    """
+    truth_chroma = np.hypot(truth_lab[..., 1], truth_lab[..., 2])
+    result_chroma = np.hypot(result_lab[..., 1], result_lab[..., 2])
+    neutral, vivid = truth_chroma < NEUTRAL_CHROMA, truth_chroma >= VIVID_CHROMA
+    return {
+        "cast": float(result_chroma[neutral].mean()) if neutral.any() else None,
+        "vivid_chroma": float(result_chroma[vivid].mean()) if vivid.any() else None,
+        "vivid_chroma_truth": float(truth_chroma[vivid].mean()) if vivid.any() else None,
+    }
+
+
+SKIN_BLEED_RADIUS = 0.1  # of the photo's longer side: skin this far from every known color is not its object
+
+
+def far_skin_change(
+    truth_lab: np.ndarray,
+    automatic_lab: np.ndarray,
+    hinted_lab: np.ndarray,
+    faces: list[tuple[int, int, int, int]],
+    points: list[tuple[float, float]],
+) -> float | None:
+    """How much worse (CIEDE2000, hinted less automatic) the faces became where no known color was placed.
+
+    Only face pixels farther than SKIN_BLEED_RADIUS from every point count: a green dress's point
+    must not turn the face beside it green. None when no face pixel is that far from the points.
+    """
+    height, width = truth_lab.shape[:2]
+    skin = np.zeros((height, width), bool)
+    for x, y, w, h in faces:
+        skin[y : y + h, x : x + w] = True
+    unmarked = np.full((height, width), 255, np.uint8)
+    for x, y in points:
+        unmarked[min(int(y), height - 1), min(int(x), width - 1)] = 0
+    far = cv2.distanceTransform(unmarked, cv2.DIST_L2, 5) > SKIN_BLEED_RADIUS * max(height, width)
+    region = skin & far
+    if not region.any():
+        return None
+    change = delta_e2000(hinted_lab[region], truth_lab[region]) - delta_e2000(automatic_lab[region], truth_lab[region])
+    return float(change.mean())
 
 
 _per_thread = threading.local()
