@@ -112,6 +112,8 @@ def test_eet_entries_stored_and_zlib_are_read_lz4_and_ciphered_left_out():
     assert eet_files(archive) == {"edje/images/0": b"\xff\xd8\xffjpeg", "edje/file": b"theme"}
     with pytest.raises(ValueError, match="not an Eet archive"):
         eet_files(b"\0" * 12)
+    with pytest.raises(ValueError, match="runs past the end"):
+        eet_files(archive[:-4])
 
 
 def test_pzl_files_are_read_by_name_and_a_truncated_puzzle_is_an_error():

@@ -62,12 +62,16 @@ def eet_files(archive: bytes) -> dict[str, bytes]:
     bits 3+ the compression level). Images of lossy Edje themes are stored as plain JPEG files.
     Ciphered and LZ4-compressed entries are left out: they are never photos in the themes we read.
     """
-    magic, count, _ = struct.unpack_from(">3I", archive)
+    magic, count, _ = struct.unpack_from(">3I", archive) if len(archive) >= 12 else (0, 0, 0)
     if magic != _EET_MAGIC:
         raise ValueError(f"not an Eet archive (magic {magic:#x})")
+    if 12 + 24 * count > len(archive):
+        raise ValueError(f"Eet archive: a directory of {count} entries runs past the end")
     files: dict[str, bytes] = {}
     for entry in range(count):
         offset, size, _, key_offset, key_size, flags = struct.unpack_from(">6I", archive, 12 + 24 * entry)
+        if max(offset + size, key_offset + key_size) > len(archive):
+            raise ValueError(f"Eet archive: entry {entry} runs past the end")
         key = archive[key_offset : key_offset + key_size].rstrip(b"\0").decode()
         blob = archive[offset : offset + size]
         if flags & _EET_CIPHERED or (flags & _EET_COMPRESSED and (flags >> 3) & 0xFF in _EET_LZ4):
