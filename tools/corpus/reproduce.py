@@ -2,16 +2,16 @@
 
 The corpus in /work/shared/data was assembled by hand; this module redoes every step that can be
 redone from public registries (see SOURCES.md), so anyone can rebuild the training data: photos are
-read from the unpacked packages (GCompris photos from inside Qt .rcc bundles, video frames by
-sequential decoding), converted to sRGB on white, shrunk with INTER_AREA and written as JPEG 92 4:4:4.
+read from the unpacked packages (GCompris photos from inside Qt .rcc bundles, Enlightenment's from
+Eet archives, jigzo's cut out of puzzle textures, video frames by sequential decoding), converted
+to sRGB on white, shrunk with INTER_AREA and written as JPEG 92 4:4:4.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import struct
-import zlib
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms
 
+from tools.corpus.containers import eet_files, pzl_files, rcc_files
 from tools.corpus.packages import Package, unpacked
 
 log = logging.getLogger(__name__)
@@ -40,43 +41,11 @@ BASE_PACKAGES: dict[str, Package] = {
 JPEG_QUALITY = 92
 MAX_SIDE = {"train": 640, "val": 1024}  # by top folder of the row's path; demo/gray keeps its resolution
 
-_RCC_NODE = 22  # tree node size in rcc format version >= 2 (14 bytes + 8-byte modification time)
-_RCC_DIRECTORY, _RCC_ZLIB, _RCC_ZSTD = 2, 1, 4
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-def rcc_files(bundle: bytes) -> dict[str, bytes]:
-    """Every file of a Qt binary resource bundle (.rcc) by resource path ("/a/b.webp"), decompressed.
-
-    Qt has no standalone extractor that ships in the registries we may use, so the format is read here:
-    header "qres", version, tree/data/names offsets; tree nodes are directories (child count, first child)
-    or files (locale, data offset); data blobs are length-prefixed, zlib ones carry qCompress's 4-byte size.
-    """
-    magic, version, tree, data, names = struct.unpack_from(">4sIIII", bundle)
-    if magic != b"qres" or version < 2:
-        raise ValueError(f"not a Qt rcc bundle of version >= 2 (magic {magic!r}, version {version})")
-
-    def name(node: int) -> str:
-        (offset,) = struct.unpack_from(">I", bundle, tree + node * _RCC_NODE)
-        (length,) = struct.unpack_from(">H", bundle, names + offset)
-        start = names + offset + 6  # 2-byte length, 4-byte hash
-        return bundle[start : start + 2 * length].decode("utf-16-be")
-
-    files: dict[str, bytes] = {}
-    pending = [(0, "")]
-    while pending:
-        node, parent = pending.pop()
-        flags, first, second = struct.unpack_from(">HII", bundle, tree + node * _RCC_NODE + 4)
-        path = f"{parent}/{name(node)}" if node else ""
-        if flags & _RCC_DIRECTORY:
-            pending.extend((second + child, path) for child in range(first))
-            continue
-        (size,) = struct.unpack_from(">I", bundle, data + second)
-        blob = bundle[data + second + 4 : data + second + 4 + size]
-        if flags & _RCC_ZSTD:
-            raise ValueError(f"{path}: zstd-compressed rcc entries are not supported")
-        files[path] = zlib.decompress(blob[4:]) if flags & _RCC_ZLIB else blob
-    return files
+# `<container file>:<member>`: a file stored inside a bundle, an Eet archive or a jigzo puzzle
+_MEMBER = re.compile(r"^(.+?\.(?:rcc|edj|pzl)):(.+)$")
+_CONTAINERS = {".rcc": rcc_files, ".edj": eet_files, ".pzl": pzl_files}
+_CROP = "#crop="  # `<source>#crop=x,y,w,h`: only that rectangle of the source image
 
 
 def _srgb_on_white(image: Image.Image) -> np.ndarray:
@@ -138,26 +107,36 @@ def _video_frames(video: Path, indices: set[int]) -> dict[int, np.ndarray]:
 
 
 class _Sources:
-    """Reads a row's source file from its unpacked package, caching parsed rcc bundles."""
+    """Reads a row's source file from its unpacked package, caching parsed containers."""
 
     def __init__(self, cache: Path, packages: Mapping[str, Package]) -> None:
         self.cache = cache
         self.packages = packages
-        self.bundles: dict[Path, dict[str, bytes]] = {}
+        self.containers: dict[Path, dict[str, bytes]] = {}
 
     def root(self, row: Mapping[str, str]) -> Path:
         return unpacked(self.packages[row["source_package"]], self.cache)
 
     def read(self, row: Mapping[str, str]) -> bytes:
-        """The source file's bytes; `<rcc file>:/<resource path>` is looked up inside the bundle."""
-        archive_path = row["archive_path"]
-        if ".rcc:/" in archive_path:
-            bundle_path, resource = archive_path.split(":", 1)
-            bundle = self.root(row) / bundle_path
-            if bundle not in self.bundles:
-                self.bundles[bundle] = rcc_files(bundle.read_bytes())
-            return self.bundles[bundle][resource]
-        return (self.root(row) / archive_path).read_bytes()
+        """The source file's bytes; `<container file>:<member>` is looked up inside the container."""
+        archive_path = row["archive_path"].split(_CROP)[0]
+        member = _MEMBER.match(archive_path)
+        if member is None:
+            return (self.root(row) / archive_path).read_bytes()
+        container = self.root(row) / member[1]
+        if container not in self.containers:
+            self.containers[container] = _CONTAINERS[container.suffix](container.read_bytes())
+        return self.containers[container][member[2]]
+
+
+def _cropped(rgb: np.ndarray, archive_path: str) -> np.ndarray:
+    """The `#crop=x,y,w,h` rectangle of the image, or all of it; a rectangle outside it is an error."""
+    if _CROP not in archive_path:
+        return rgb
+    x, y, width, height = (int(value) for value in archive_path.split(_CROP)[1].split(","))
+    if x < 0 or y < 0 or width < 1 or height < 1 or x + width > rgb.shape[1] or y + height > rgb.shape[0]:
+        raise ValueError(f"crop {x},{y},{width},{height} is outside the {rgb.shape[1]}x{rgb.shape[0]} image")
+    return rgb[y : y + height, x : x + width]
 
 
 def _max_side(row: Mapping[str, str]) -> int:
@@ -195,7 +174,7 @@ def reproduce(rows: list[dict], cache: Path, out: Path, packages: Mapping[str, P
             if row["kind"] == "gray-demo":
                 _write_gray(source, row["archive_path"], target)
             else:
-                image = _srgb_on_white(Image.open(io.BytesIO(source)))
+                image = _cropped(_srgb_on_white(Image.open(io.BytesIO(source))), row["archive_path"])
                 _write_jpeg(_shrunk(image, _max_side(row)), target)
         except (OSError, KeyError, ValueError, ImageCms.PyCMSError) as error:
             log.warning("%s: cannot rebuild from %s: %s", row["path"], row["archive_path"], error)
