@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 from apache_beam.options.value_provider import StaticValueProvider
 
 from models.registry import ModelSpec
+from pipeline.archival import Colorization
 from pipeline.failures import DiskFullGuard
 from pipeline.inference import ColorizerModelHandler
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SELECTED, SKIPPED, ProgressFile
@@ -269,6 +271,7 @@ class ColorizeScans(beam.PTransform):
 
 def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
     values.setdefault("seconds", scan.seconds)
+    values.setdefault("warnings", _warnings_column(scan.warnings))
     return metadata_row(
         source_path=scan.source_path,
         source_sha256=scan.source_sha256,
@@ -278,9 +281,15 @@ def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
         input_channels=scan.input_channels,
         hints=len(scan.hints),
         hints_path=scan.hints_path,
+        icc_profile=scan.icc_description,
         **_model_columns(spec),
         **values,
     )
+
+
+def _warnings_column(warnings: Iterable[str]) -> str | None:
+    """The row's warnings, one sentence each, or null."""
+    return "; ".join(warnings) or None
 
 
 class _WriteColorizedFn(beam.DoFn):
@@ -304,7 +313,9 @@ class _WriteColorizedFn(beam.DoFn):
             destination = scan.output_path
             truth_path, truth = self._ground_truth_for(scan)
             prediction = np.asarray(result.inference) * self._options["vividness"]
-            finished = finish_scan(scan, prediction, image_format, keep_float=truth is not None)
+            finished = finish_scan(
+                scan, prediction, image_format, keep_float=truth is not None, colorization=self._colorization(scan)
+            )
             claims = self._claim(scan)
             write_atomically(destination, finished.encoded)
             self._disk.succeeded()
@@ -324,6 +335,8 @@ class _WriteColorizedFn(beam.DoFn):
             output_path=destination,
             ground_truth_path=truth_path,
             seconds=seconds,
+            metadata_kept=",".join(finished.metadata_kept),
+            warnings=_warnings_column(finished.warnings),
             **metrics,
         )
         try:
@@ -332,6 +345,19 @@ class _WriteColorizedFn(beam.DoFn):
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, seconds)
         yield row
+
+    def _colorization(self, scan: Scan) -> Colorization:
+        """What its label says was done: this model, these options, that source, now."""
+        return Colorization(
+            source_name=scan.relative_path,
+            source_sha256=scan.source_sha256,
+            model=self._spec.name,
+            model_version=self._spec.version,
+            model_sha256=self._spec.sha256,
+            known_colors=len(scan.hints),
+            vividness=self._options["vividness"],
+            when=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
     def _claim(self, scan: Scan) -> list[str]:
         """Record that the output file is this source's before writing it, so a run killed in between can redo it.

@@ -57,7 +57,8 @@ def _linear_to_srgb(value: np.ndarray) -> np.ndarray:
     return np.where(value <= 0.0031308, value * 12.92, 1.055 * _power(np.maximum(value, 0.0031308), 1 / 2.4) - 0.055)
 
 
-def _lightness_from_y(y: np.ndarray) -> np.ndarray:
+def lightness_from_y(y: np.ndarray) -> np.ndarray:
+    """CIELAB L of relative luminance Y (white 1), float32."""
     y = np.ascontiguousarray(y, np.float32)
     return np.where(y > _EPSILON, 116.0 * _power(np.maximum(y, _EPSILON), 1 / 3) - 16.0, _KAPPA * y).astype(np.float32)
 
@@ -74,7 +75,7 @@ def bgr_to_lab(bgr: np.ndarray) -> np.ndarray:
     xyz = _srgb_to_linear(bgr[..., ::-1].astype(np.float32)) @ _RGB_TO_XYZ_NORMALIZED
     f = np.where(xyz > _EPSILON, np.cbrt(xyz), (_KAPPA * xyz + 16.0) / 116.0)
     lab = np.stack(
-        [_lightness_from_y(xyz[..., 1]), 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
+        [lightness_from_y(xyz[..., 1]), 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
     )
     return lab.astype(np.float32)
 
@@ -115,13 +116,13 @@ def _strip_luminance(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:  # gray: R = G = B, and the Y weights sum to 1
         return _table_lookup(pixels, _lightness_table(bit_depth))
     y = cv2.transform(_table_lookup(pixels, _linear_table(bit_depth)), _Y_FROM_BGR)
-    return _lightness_from_y(y.reshape(pixels.shape[:2]))
+    return lightness_from_y(y.reshape(pixels.shape[:2]))
 
 
 @functools.cache
 def _lightness_table(bit_depth: int) -> np.ndarray:
     """L of every integer gray value of a bit depth."""
-    return _lightness_from_y(_linear_table(bit_depth))
+    return lightness_from_y(_linear_table(bit_depth))
 
 
 def _table_lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
