@@ -21,6 +21,7 @@ from importlib import metadata as package_metadata
 
 import exiv2
 
+ARCHIVAL_VERSION = 1  # recorded in receipts: outputs written before metadata was carried are made again
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 NAMESPACE, PREFIX = "https://github.com/revivacolor/revivacolor/ns/1.0/", "revivacolor"  # sha256 of DerivedFrom
 KINDS = ("exif", "iptc", "xmp")

@@ -90,6 +90,17 @@ class ColorizeOptions(PipelineOptions):
             "fades toward gray (half the speed of the model step).",
         )
         parser.add_argument(
+            "--c2pa_cert",
+            default=None,
+            help="PEM certificate chain (signing certificate first), local or gs://: with --c2pa_key, every output "
+            "gets a signed C2PA manifest (Content Credentials; docs/archival.md). Default: nothing is signed.",
+        )
+        parser.add_argument(
+            "--c2pa_key",
+            default=None,
+            help="PEM private key (unencrypted) of the --c2pa_cert signing certificate, local or gs://.",
+        )
+        parser.add_argument(
             "--evaluate",
             action="store_true",
             help="The inputs are color photos: colorize their luminance and score the result against them.",

@@ -22,6 +22,7 @@ from apache_beam.options.value_provider import StaticValueProvider
 
 from models.registry import ModelSpec
 from pipeline.archival import Colorization
+from pipeline.content_credentials import load_credentials, sign
 from pipeline.failures import DiskFullGuard
 from pipeline.inference import ColorizerModelHandler
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SELECTED, SKIPPED, ProgressFile
@@ -39,6 +40,7 @@ from pipeline.records import (
     write_receipt,
 )
 from pipeline.scans import (
+    FinishedScan,
     Scan,
     chosen_format,
     colliding_names,
@@ -293,17 +295,28 @@ def _warnings_column(warnings: Iterable[str]) -> str | None:
 
 
 class _WriteColorizedFn(beam.DoFn):
-    """Recombine the prediction with the full-resolution L, write the image, score it, emit its row."""
+    """Recombine the prediction with the full-resolution L, write the image with its metadata, score it, emit its row.
+
+    With `signing` (the --c2pa_cert and --c2pa_key locations, read by each worker, so the key is never
+    part of the pipeline's graph) each output also gets a signed C2PA manifest.
+    """
 
     def __init__(
-        self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec, options: dict
+        self,
+        output: str,
+        output_format: str | None,
+        ground_truth: str | None,
+        spec: ModelSpec,
+        options: dict,
+        signing: tuple[str, str] | None = None,
     ):
         self._output, self._format, self._ground_truth, self._spec = output, output_format, ground_truth, spec
-        self._options = options
+        self._options, self._signing = options, signing
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
         self._disk = DiskFullGuard()
+        self._credentials = load_credentials(*self._signing) if self._signing else None
 
     def process(self, result: PredictionResult):
         scan: Scan = result.example
@@ -313,11 +326,12 @@ class _WriteColorizedFn(beam.DoFn):
             destination = scan.output_path
             truth_path, truth = self._ground_truth_for(scan)
             prediction = np.asarray(result.inference) * self._options["vividness"]
-            finished = finish_scan(
-                scan, prediction, image_format, keep_float=truth is not None, colorization=self._colorization(scan)
-            )
+            colorization = self._colorization(scan)
+            keep_float = truth is not None
+            finished = finish_scan(scan, prediction, image_format, keep_float, colorization)
+            encoded, manifest, warnings = self._signed(scan, finished, image_format, colorization)
             claims = self._claim(scan)
-            write_atomically(destination, finished.encoded)
+            write_atomically(destination, encoded)
             self._disk.succeeded()
             metrics = fidelity_metrics(finished.colorized, truth) if truth is not None else {}
             metrics["colorfulness"] = finished.colorfulness
@@ -336,7 +350,8 @@ class _WriteColorizedFn(beam.DoFn):
             ground_truth_path=truth_path,
             seconds=seconds,
             metadata_kept=",".join(finished.metadata_kept),
-            warnings=_warnings_column(finished.warnings),
+            c2pa=manifest,
+            warnings=_warnings_column(warnings),
             **metrics,
         )
         try:
@@ -345,6 +360,26 @@ class _WriteColorizedFn(beam.DoFn):
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, seconds)
         yield row
+
+    def _signed(
+        self, scan: Scan, finished: FinishedScan, image_format: str, colorization: Colorization
+    ) -> tuple[bytes, str | None, tuple[str, ...]]:
+        """The file with its C2PA manifest and the manifest's label, when signing; and the row's warnings.
+
+        A file that cannot be signed (BMP, a scan C2PA cannot take as ingredient) is written unsigned,
+        and its row says why: the colorized scan is not lost for want of a manifest.
+        """
+        if self._credentials is None:
+            return finished.encoded, None, finished.warnings
+        with FileSystems.open(scan.source_path) as handle:
+            source = handle.read()
+        try:
+            if hashlib.sha256(source).hexdigest() != scan.source_sha256:
+                raise ValueError("C2PA: not signed, the scan changed while it was colorized")
+            encoded, label = sign(finished.encoded, image_format, source, colorization, self._credentials)
+        except ValueError as error:
+            return finished.encoded, None, (*finished.warnings, str(error))
+        return encoded, label, finished.warnings
 
     def _colorization(self, scan: Scan) -> Colorization:
         """What its label says was done: this model, these options, that source, now."""
@@ -401,10 +436,16 @@ class WriteColorized(beam.PTransform):
     """Write every colorized image under --output and turn each prediction into a metadata row."""
 
     def __init__(
-        self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec, options: dict
+        self,
+        output: str,
+        output_format: str | None,
+        ground_truth: str | None,
+        spec: ModelSpec,
+        options: dict,
+        signing: tuple[str, str] | None = None,
     ):
         super().__init__()
-        self._fn = _WriteColorizedFn(output, output_format, ground_truth, spec, options)
+        self._fn = _WriteColorizedFn(output, output_format, ground_truth, spec, options, signing)
 
     def expand(self, predictions):
         return predictions | "RecombineAndWrite" >> beam.ParDo(self._fn)
