@@ -98,8 +98,9 @@ def read_source_metadata(data: bytes, upright_turned: bool) -> SourceMetadata:
     try:
         image = exiv2.ImageFactory.open(data)
         image.readMetadata()
-    except exiv2.Exiv2Error as error:
-        return SourceMetadata(None, (), None, None, None, upright_turned, (f"metadata not readable: {error}",))
+    except exiv2.Exiv2Error as error:  # exiv2 refuses the whole file for one bad block (an invalid ICC profile)
+        warning = f"EXIF, IPTC and XMP not readable (exiv2: {_message(error)}): only the label written"
+        return SourceMetadata(None, (), None, None, None, upright_turned, (warning,))
     warnings, kinds = [], []
     exif = _carried_exif(image.exifData())
     iptc = image.iptcData()
@@ -113,7 +114,7 @@ def read_source_metadata(data: bytes, upright_turned: bool) -> SourceMetadata:
             carrier = _bytes_of(exv)
             kinds += [kind for kind, data_set in (("exif", exif), ("iptc", iptc)) if data_set.count()]
         except exiv2.Exiv2Error as error:
-            warnings.append(f"EXIF and IPTC not carried: {error}")
+            warnings.append(f"EXIF and IPTC not carried (exiv2: {_message(error)})")
     packet, xmp = image.xmpPacket(), image.xmpData()
     if packet.strip() and not xmp.count():
         warnings.append(f"XMP not readable (malformed, {len(packet.encode())} bytes): dropped")
@@ -131,6 +132,11 @@ def read_source_metadata(data: bytes, upright_turned: bool) -> SourceMetadata:
         upright_turned=upright_turned,
         warnings=tuple(warnings),
     )
+
+
+def _message(error: exiv2.Exiv2Error) -> str:
+    """exiv2's own words for an error (its args are the error code and the message)."""
+    return str(error.args[-1]) if error.args else type(error).__name__
 
 
 def _carried_exif(exif: exiv2.ExifData) -> exiv2.ExifData:
@@ -193,9 +199,10 @@ def write_archival_metadata(
         except exiv2.Exiv2Error as error:
             last_error = error
     else:
-        raise ValueError(f"metadata could not be written: {last_error}")
+        raise ValueError(f"metadata could not be written (exiv2: {_message(last_error)})")
     if dropped:
-        warnings.append(f"{', '.join(dropped)} of the scan too large for {image_format} ({last_error}): dropped")
+        reason = _message(last_error)
+        warnings.append(f"{', '.join(dropped)} of the scan too large for {image_format} ({reason}): dropped")
     kept = tuple(kind for kind in source.kinds if kind not in dropped)
     if "iptc" in kept and image_format in _NO_IPTC_FORMATS:
         warnings.append(f"{image_format} holds no IPTC IIM: dropped (the XMP copy of its fields, if any, is kept)")
