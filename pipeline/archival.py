@@ -83,13 +83,14 @@ class Colorization:
     known_colors: int
     vividness: float
     when: str  # ISO 8601, UTC
+    output_profile: str = "srgb"  # --output_profile
 
     def parameters(self) -> str:
         """The History event's parameters, in words."""
         sha = f", sha256 {self.model_sha256}" if self.model_sha256 else ""
         return (
             f"colorized by model {self.model} {self.model_version}{sha}; known colors: {self.known_colors}; "
-            f"vividness: {self.vividness:g}"
+            f"vividness: {self.vividness:g}; output profile: {self.output_profile}"
         )
 
 

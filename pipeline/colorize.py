@@ -117,6 +117,7 @@ def recorded_options(
     """
     return {
         "archival": ARCHIVAL_VERSION,
+        "output_profile": options.output_profile,
         "c2pa_certificate_sha256": c2pa_fingerprint,
         "output_format": options.output_format,
         "evaluate": options.evaluate,
@@ -179,6 +180,8 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
         raise FileNotFoundError(f"no files found at --input {options.input}")
     load_checked_model(spec)  # here once: a model that cannot be used stops the run before any file is read
     signing_credentials(options)  # and certificates that cannot sign
+    if options.output_profile != "srgb" and (options.evaluate or options.ground_truth):
+        raise ValueError(f"--output_profile {options.output_profile}: results are scored in sRGB; score without it")
     if options.hints and not spec.takes_hints:
         raise ValueError(f"--hints needs a model that takes known colors (the default does); {spec.name} does not")
     _check_output_folder(output)

@@ -26,8 +26,8 @@ from transforms.codec import (
     quantize,
 )
 from transforms.hints import Hint, hint_delta_e2000, hint_grid, parse_hints, spread_known_colors
-from transforms.icc import UnusableProfile, lightness_profile, profile_description, profile_lightness, srgb_profile
-from transforms.lab import recombine_luminance, row_strips
+from transforms.icc import UnusableProfile, lightness_profile, output_profile, profile_description, profile_lightness
+from transforms.lab import RgbSpace, recombine_luminance, row_strips
 from transforms.letterbox import Letterbox, ab_rows, model_input
 from transforms.metrics import Colorfulness
 
@@ -277,9 +277,11 @@ def chosen_format(relative: str, output_format: str | None) -> str:
 
 
 def colorize_scan(
-    scan: Scan, prediction: np.ndarray, bit_depth: int, keep_float: bool
+    scan: Scan, prediction: np.ndarray, bit_depth: int, keep_float: bool, space: RgbSpace | None = None
 ) -> tuple[np.ndarray, float, np.ndarray | None]:
     """The colorized scan as integers of `bit_depth`, its colorfulness, and (if asked) its float BGR.
+
+    In sRGB, or in `space` (--output_profile); colorfulness is then taken on those values as they are.
 
     The predicted a/b are cut out of the letterbox and upsampled, put on the scan's own L and
     quantized, strip by strip (`row_strips`): every step works per pixel or per row, so the
@@ -291,7 +293,7 @@ def colorize_scan(
     colorfulness = Colorfulness(scan.height, scan.width)
     ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
     for rows in row_strips(scan.height, scan.width):
-        bgr = recombine_luminance(scan.lightness(rows), ab(rows))
+        bgr = recombine_luminance(scan.lightness(rows), ab(rows), space)
         pixels[rows] = quantize(bgr, bit_depth)
         sample = colorfulness.sample(pixels[rows] if bit_depth == 8 else bgr, rows.start)
         colorfulness.add(sample if bit_depth == 8 else quantize(sample, 8))
@@ -335,20 +337,23 @@ def finish_scan(
     `prediction` is the model's (size, size, 2) output for `scan.model_input`; the result keeps the
     scan's size and, where the format holds it, its bit depth (`output_bit_depth`). A scan's known
     colors are met and spread over their regions first (`spread_known_colors`). With a `colorization`,
-    the file gets the scan's metadata, the sRGB profile and the label (`pipeline.archival`).
+    the file gets the scan's metadata, the ICC profile of `colorization.output_profile` (sRGB by
+    default; a BMP, which holds no profile, is always sRGB) and the label (`pipeline.archival`).
     """
     if scan.model_hints is not None:
         prediction = spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
     bit_depth = output_bit_depth(image_format, scan.bit_depth)
-    pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float)
-    profile = srgb_profile() if colorization is not None else None
-    encoded = encode_pixels(pixels, image_format, profile)
+    warnings = scan.warnings
+    wanted = colorization.output_profile if colorization is not None else "srgb"
+    if wanted != "srgb" and image_format == "bmp":
+        warnings += (f"BMP holds no ICC profile: written in sRGB, not {wanted}",)
+    profile, space = output_profile(wanted if image_format != "bmp" else "srgb")
+    pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float, space)
+    encoded = encode_pixels(pixels, image_format, profile if colorization is not None else None)
     delta_e = scan_hint_delta_e2000(scan, prediction)
     if colorization is None:
-        return FinishedScan(encoded, colorfulness, colorized, delta_e, warnings=scan.warnings)
+        return FinishedScan(encoded, colorfulness, colorized, delta_e, warnings=warnings)
     archival = write_archival_metadata(
         encoded, image_format, scan.source_metadata, colorization, profile, (scan.width, scan.height)
     )
-    return FinishedScan(
-        archival.encoded, colorfulness, colorized, delta_e, archival.kept, scan.warnings + archival.warnings
-    )
+    return FinishedScan(archival.encoded, colorfulness, colorized, delta_e, archival.kept, warnings + archival.warnings)

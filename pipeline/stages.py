@@ -391,6 +391,7 @@ class _WriteColorizedFn(beam.DoFn):
             model_sha256=self._spec.sha256,
             known_colors=len(scan.hints),
             vividness=self._options["vividness"],
+            output_profile=self._options["output_profile"],
             when=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
 

@@ -24,8 +24,9 @@ from PIL import Image, PngImagePlugin
 import pipeline
 from pipeline.archival import DIGITAL_SOURCE_TYPE, Colorization, read_source_metadata, write_archival_metadata
 from pipeline.records import read_metadata
+from pipeline.scans import finish_scan, prepare_scan
 from tests.conftest import write_image
-from transforms.icc import srgb_profile
+from transforms.icc import profile_lightness, srgb_profile
 from transforms.lab import luminance
 
 PROFILES = Path("/usr/share/color/icc")
@@ -291,3 +292,28 @@ def test_xmp_too_large_for_a_jpeg_segment_is_dropped_and_the_label_still_written
     written = tags(tmp_path / "out.jpg")
     assert written["XMP-iptcExt:DigitalSourceType"] == DIGITAL_SOURCE_TYPE
     assert "XMP-dc:Description" not in written
+
+
+@pytest.mark.parametrize("image_format", ["tiff", "png", "bmp"])
+def test_a_16_bit_master_in_prophoto_carries_that_profile(scans, tmp_path, image_format):
+    """--output_profile: the master's pixels are ProPhoto RGB and say so; a BMP cannot, and stays sRGB."""
+    data = (scans / "master.tiff").read_bytes()
+    scan = prepare_scan("master.tiff", "master.tiff", "out", data, "0" * 64, 16, keep_truth=False)
+    prediction = np.full((16, 16, 2), (0.3, 0.2), np.float32)  # a warm brown everywhere
+    colorization = Colorization(
+        "master.tiff", "0" * 64, "tiny", "test", None, 0, 1.0, "2026-01-01T00:00:00Z", "prophoto"
+    )
+    finished = finish_scan(scan, prediction, image_format, colorization=colorization)
+    written = tmp_path / f"out.{image_format}"
+    written.write_bytes(finished.encoded)
+    if image_format == "bmp":
+        assert finished.warnings[0] == "BMP holds no ICC profile: written in sRGB, not prophoto"
+        return
+    read = tags(written)
+    assert read["ICC_Profile:ProfileDescription"] == "ProPhoto RGB (ROMM primaries, D50, gamma 1.8)"
+    assert read["XMP-xmpMM:HistoryParameters"].endswith("output profile: prophoto")
+    pixels = cv2.imread(str(written), cv2.IMREAD_UNCHANGED)
+    assert pixels.dtype == np.uint16
+    with Image.open(written) as image:
+        embedded = image.info["icc_profile"]
+    assert np.abs(profile_lightness(pixels, embedded) - scan.lightness()).mean() < 0.5  # littleCMS reads L back

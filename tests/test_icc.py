@@ -10,8 +10,9 @@ from pipeline.colorize import EXIT_FAILED_TO_RUN, main
 from pipeline.content_credentials import load_credentials
 from tests.conftest import color_photo, write_image
 from tests.test_archival import PROFILES, needs_profiles, throwaway_chain
-from transforms.icc import UnusableProfile, lightness_profile, profile_lightness, srgb_profile
-from transforms.lab import lightness_from_y, luminance
+from transforms.codec import quantize
+from transforms.icc import UnusableProfile, lightness_profile, output_profile, profile_lightness, srgb_profile
+from transforms.lab import bgr_to_lab, lightness_from_y, luminance, recombine_luminance
 
 EVERY_8_BIT = np.arange(256, dtype=np.uint8).reshape(16, 16)
 EVERY_16_BIT = np.arange(65536, dtype=np.uint16).reshape(256, 256)
@@ -79,3 +80,22 @@ def test_signing_options_go_together_and_are_checked_before_any_file(tmp_path, t
     with pytest.raises(ValueError, match="is not the key of the first certificate"):
         load_credentials(str(other), str(key))
     assert not (tmp_path / "o1" / "a.png").exists() and not (tmp_path / "o2" / "a.png").exists()
+
+
+@pytest.mark.parametrize("name", ["adobe-rgb", "prophoto"])
+def test_an_output_profile_keeps_the_lightness_and_fits_colors_into_its_own_gamut(name):
+    """Read back through the embedded profile by littleCMS, the output has the L it was given."""
+    rng = np.random.default_rng(0)
+    lightness = rng.uniform(5, 95, (32, 32)).astype(np.float32)
+    ab = rng.uniform(-30, 30, (32, 32, 2)).astype(np.float32)
+    icc, space = output_profile(name)
+    written = quantize(recombine_luminance(lightness, ab, space), 16)
+    assert np.abs(profile_lightness(written, icc) - lightness).mean() < 0.3  # D50 Y (ICC) against D65 L: < 0.6
+    gray = recombine_luminance(lightness, np.zeros_like(ab), space)
+    assert np.ptp(gray, axis=-1).max() < 1e-4  # neutral stays neutral
+    green = np.array([[[60.0, -80.0, 60.0]]], np.float32)  # a green sRGB cannot show; both spaces can
+    in_srgb = bgr_to_lab(recombine_luminance(green[..., 0], green[..., 1:]))[0, 0]
+    assert np.hypot(*in_srgb[1:]) < 0.9 * 100 and abs(in_srgb[0] - 60) < 0.01  # chroma cut, L kept
+    assert not space.outside(green.reshape(1, 3))[0]  # kept whole
+    inside = recombine_luminance(green[..., 0], green[..., 1:], space)
+    assert np.allclose(inside, np.clip(inside, 0, 1)) and np.ptp(inside) > 0.3  # in range, and green

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms
 
-from transforms.lab import lightness_from_y, luminance, row_strips
+from transforms.lab import RgbSpace, lightness_from_y, luminance, row_strips
 
 _PROFILES = Path(__file__).with_name("profiles")
 _LINEAR_GRAY = _PROFILES / "Gray.icc"  # gray of gamma 1.0: value / 65535 = Y
@@ -39,6 +39,29 @@ class UnusableProfile(ValueError):
 def srgb_profile() -> bytes:
     """littleCMS's own sRGB profile, embedded in every sRGB output."""
     return _srgb_profile_bytes()
+
+
+# --output_profile: the profile file (transforms/profiles) and its curve's gamma; sRGB is littleCMS's own.
+OUTPUT_PROFILES = {
+    "srgb": None,
+    "adobe-rgb": ("compatibleWithAdobeRGB1998.icc", 563 / 256),
+    "prophoto": ("ProPhoto-RGB.icc", 1.8),
+}
+
+
+def output_profile(name: str) -> tuple[bytes, RgbSpace | None]:
+    """The ICC profile of an --output_profile and its RgbSpace (None for sRGB, `recombine_luminance`'s own).
+
+    The space's matrix is the profile's own colorants (read by littleCMS), so the pixels mean what
+    the embedded profile says they do.
+    """
+    if OUTPUT_PROFILES[name] is None:
+        return srgb_profile(), None
+    file_name, gamma = OUTPUT_PROFILES[name]
+    data = (_PROFILES / file_name).read_bytes()
+    profile = _open(data).profile
+    colorants = tuple(colorant[0] for colorant in (profile.red_colorant, profile.green_colorant, profile.blue_colorant))
+    return data, RgbSpace(name, colorants, gamma)
 
 
 @functools.cache
