@@ -257,9 +257,9 @@ def _labeled_xmp(packet: str | None, source: SourceMetadata, colorization: Color
     xmp["Xmp.xmp.CreatorTool"] = agent
     xmp["Xmp.xmp.MetadataDate"] = colorization.when
     xmp["Xmp.xmp.ModifyDate"] = colorization.when
-    xmp["Xmp.xmpMM.OriginalDocumentID"] = _text(xmp, "Xmp.xmpMM.OriginalDocumentID") or (
-        source.document_id or f"xmp.did:{uuid.uuid4()}"
-    )
+    original = _text(xmp, "Xmp.xmpMM.OriginalDocumentID") or source.document_id
+    if original:  # the scan's own; none is made up for a scan that had none
+        xmp["Xmp.xmpMM.OriginalDocumentID"] = original
     xmp["Xmp.xmpMM.DocumentID"] = f"xmp.did:{uuid.uuid4()}"
     xmp["Xmp.xmpMM.InstanceID"] = f"xmp.iid:{uuid.uuid4()}"
     _replace_struct(xmp, "Xmp.xmpMM.DerivedFrom")

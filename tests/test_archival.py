@@ -148,10 +148,12 @@ def scans(tmp_path_factory) -> Path:
     big = PngImagePlugin.PngInfo()
     big.add_itxt("XML:com.adobe.xmp", xmp_packet("x" * 200_000).decode())
     Image.fromarray(gray_ramp(16, 20)).save(folder / "big-xmp.png", pnginfo=big)
-    # Hostile: a corrupt profile, a malformed XMP packet, an RGB profile on a gray scan; BMP and WebP.
+    # Hostile: a corrupt profile, a malformed XMP packet, a gray profile on a color scan; BMP and WebP.
     Image.fromarray(gray_ramp(16, 20)).save(folder / "corrupt-icc.jpg", icc_profile=b"not an ICC profile" * 20)
     Image.fromarray(gray_ramp(16, 20)).save(folder / "bad-xmp.jpg", xmp=b"<x:xmpmeta><rdf:RDF><broken")
-    Image.fromarray(gray_ramp(16, 20)).save(folder / "mismatch.png", icc_profile=(PROFILES / "sRGB.icc").read_bytes())
+    Image.fromarray(np.repeat(gray_ramp(16, 20)[..., None], 3, -1)).save(
+        folder / "gray-profile.tiff", icc_profile=(PROFILES / "Gray.icc").read_bytes()
+    )
     write_image(folder / "plain.bmp", gray_ramp(16, 20))
     Image.fromarray(np.repeat(gray_ramp(16, 20)[..., None], 3, -1)).save(
         folder / "toned.webp", lossless=True, xmp=xmp_packet("Harbour, 1921"),
@@ -188,8 +190,8 @@ def test_every_scan_keeps_its_image_and_gets_a_clear_row(colorized):
         "read as sRGB; EXIF, IPTC and XMP not readable (exiv2: Not a valid ICC Profile): only the label written"
     )
     assert rows["bad-xmp.jpg"]["warnings"].startswith("XMP not readable (malformed, 27 bytes): dropped")
-    assert rows["mismatch.png"]["icc_profile"] == "sRGB"
-    assert rows["mismatch.png"]["warnings"] == "ICC profile is for RGB, not for this gray scan: read as sRGB"
+    assert rows["gray-profile.tiff"]["icc_profile"] == "Gray"
+    assert rows["gray-profile.tiff"]["warnings"] == "ICC profile is for GRAY, not for this color scan: read as sRGB"
     assert rows["plain.bmp"]["warnings"].startswith("BMP holds no metadata")
     assert rows["plain.bmp"]["metadata_kept"] == "" and rows["plain.bmp"]["c2pa"] is None
 

@@ -46,6 +46,14 @@ def test_a_16_bit_adobe_rgb_scan_is_read_by_its_own_curve():
 
 
 @needs_profiles
+def test_a_gray_scan_with_an_rgb_profile_is_that_spaces_gray():
+    adobe = profile("compatibleWithAdobeRGB1998.icc")
+    neutral = np.repeat(EVERY_8_BIT[..., None], 3, axis=-1)
+    np.testing.assert_allclose(profile_lightness(EVERY_8_BIT, adobe), profile_lightness(neutral, adobe), atol=1e-4)
+    assert lightness_profile(profile("sRGB.icc"), 1) is None  # sRGB's gray: read as an untagged scan
+
+
+@needs_profiles
 def test_srgb_profiles_are_read_exactly_as_untagged_scans():
     assert lightness_profile(profile("sRGB.icc"), 3) is None
     assert lightness_profile(srgb_profile(), 3) is None
@@ -59,7 +67,6 @@ def test_srgb_profiles_are_read_exactly_as_untagged_scans():
         (b"\x00" * 200, 1, "ICC profile not readable"),
         ("ITULab.icc", 3, "ICC profile is for Lab, not for this color scan"),
         ("Gray.icc", 3, "ICC profile is for GRAY, not for this color scan"),
-        ("sRGB.icc", 1, "ICC profile is for RGB, not for this gray scan"),
     ],
 )
 def test_an_unusable_profile_says_why(data, channels, message):

@@ -7,6 +7,7 @@ and the result, a lightness the scan does not have. Here littleCMS converts each
 16 bits; L follows from Y by the CIE formula, never by inverting a curve), once per profile:
 
 - gray: a table of L for every 16-bit value (8-bit samples index it at value * 257): any curve is exact;
+- a gray scan with an RGB profile (written so by some scanners) is that RGB space's gray, R = G = B;
 - RGB: matrix-shaper profiles only (sRGB, Adobe RGB, ProPhoto, ...), where Y is the sum of what each
   channel gives on its own: one table of Y per channel, from littleCMS at every 8-bit value and
   interpolated linearly between them for 16-bit samples (within 0.2 L of the exact curve, near black,
@@ -122,22 +123,22 @@ def _tables(icc: bytes, channels: int) -> np.ndarray:
     """The lookup tables of one profile: (1, 65536) L for gray, (3, 65536) Y of R, G and B for color."""
     profile = _open(icc)
     space = profile.profile.xcolor_space.strip()
-    wanted = "GRAY" if channels == 1 else "RGB"
-    if space != wanted:
+    if space not in ("GRAY", "RGB") or (space == "GRAY" and channels == 3):
         scan = "gray" if channels == 1 else "color"
         raise UnusableProfile(f"ICC profile is for {space or 'an unknown color space'}, not for this {scan} scan")
-    if channels == 3 and not profile.profile.is_matrix_shaper:
+    if space == "RGB" and not profile.profile.is_matrix_shaper:
         raise UnusableProfile("RGB ICC profile built from lookup tables (not matrix/curves): not supported")
     target = ImageCms.ImageCmsProfile(str(_LINEAR_GRAY))
     try:
-        if channels == 1:
+        if space == "GRAY":
             every_value = Image.fromarray(np.arange(65536, dtype=np.uint16).reshape(256, 256))
             return lightness_from_y(_to_y(profile, target, "I;16", every_value)).reshape(1, -1)
         ramps = np.zeros((3, 256, 3), np.uint8)  # R alone, G alone, B alone, each at every 8-bit value
         for channel in range(3):
             ramps[channel, :, channel] = np.arange(256)
         y = _to_y(profile, target, "RGB", Image.fromarray(ramps))
-        return np.stack([np.interp(np.arange(65536) / 257.0, np.arange(256), row) for row in y]).astype(np.float32)
+        tables = np.stack([np.interp(np.arange(65536) / 257.0, np.arange(256), row) for row in y]).astype(np.float32)
+        return tables if channels == 3 else lightness_from_y(tables.sum(axis=0)).reshape(1, -1)
     except ImageCms.PyCMSError as error:
         raise UnusableProfile(f"littleCMS cannot use the ICC profile ({error})") from error
 
