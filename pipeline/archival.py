@@ -14,6 +14,7 @@ sha256, its DocumentID), and new document and instance IDs. What a format cannot
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ _NO_METADATA_FORMATS = {"bmp": "BMP holds no metadata: written without EXIF, IPT
 _NO_IPTC_FORMATS = {"webp"}  # exiv2 writes no IPTC IIM into WebP
 
 logging.getLogger("exiv2").setLevel(logging.CRITICAL)  # its complaints about a scan become the row's warnings
+exiv2.XmpParser.initialize()  # once, on import: exiv2's XMP toolkit must be set up before threads use it
 exiv2.XmpProperties.registerNs(NAMESPACE, PREFIX)
 
 
@@ -100,6 +102,8 @@ def read_source_metadata(data: bytes, upright_turned: bool) -> SourceMetadata:
         image = exiv2.ImageFactory.open(data)
         image.readMetadata()
     except exiv2.Exiv2Error as error:  # exiv2 refuses the whole file for one bad block (an invalid ICC profile)
+        if error.args and error.args[0] == exiv2.ErrorCode.kerMemoryContainsUnknownImageType:
+            return dataclasses.replace(NO_METADATA, upright_turned=upright_turned)  # PNM and such: no metadata
         warning = f"EXIF, IPTC and XMP not readable (exiv2: {_message(error)}): only the label written"
         return SourceMetadata(None, (), None, None, None, upright_turned, (warning,))
     warnings, kinds = [], []

@@ -319,3 +319,9 @@ def test_a_16_bit_master_in_prophoto_carries_that_profile(scans, tmp_path, image
     with Image.open(written) as image:
         embedded = image.info["icc_profile"]
     assert np.abs(profile_lightness(pixels, embedded) - scan.lightness()).mean() < 0.5  # littleCMS reads L back
+
+
+def test_a_format_without_metadata_is_no_warning():
+    """exiv2 knows no PNM: nothing to carry, nothing to warn about (the label is still written)."""
+    pgm = cv2.imencode(".pgm", gray_ramp(8, 8))[1].tobytes()
+    assert read_source_metadata(pgm, upright_turned=False).warnings == ()
