@@ -350,6 +350,7 @@ def finish_scan(
     profile, space = output_profile(wanted if image_format != "bmp" else "srgb")
     pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float, space)
     encoded = encode_pixels(pixels, image_format, profile if colorization is not None else None)
+    del pixels  # only the file is written: the pixels (6 bytes a pixel at 16 bits) go before exiv2 copies it
     delta_e = scan_hint_delta_e2000(scan, prediction)
     if colorization is None:
         return FinishedScan(encoded, colorfulness, colorized, delta_e, warnings=warnings)
