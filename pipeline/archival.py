@@ -188,26 +188,25 @@ def write_archival_metadata(
 ) -> ArchivalResult:
     """`encoded` (an image OpenCV wrote, with no metadata) with the scan's metadata, the profile and the label.
 
-    `size` is the output's (width, height). A JPEG segment holds at most 64 KB: XMP (or EXIF) that
-    does not fit is dropped, and the row says so; the label, small, is always written.
+    `size` is the output's (width, height). What exiv2 cannot write is left out, the scan's XMP first,
+    then its EXIF, then its IPTC (a JPEG segment holds at most 64 KB), and the row says so; the
+    label, small, is written in any case. Should even that fail, the image is kept without metadata.
     """
     if image_format in _NO_METADATA_FORMATS:
         return ArchivalResult(encoded, (), (_NO_METADATA_FORMATS[image_format],))
-    warnings, dropped, last_error = [], [], None
-    for drop in ([], ["xmp"], ["xmp", "exif"], ["xmp", "exif", "iptc"]):
-        if drop and not set(drop) & set(source.kinds):
-            continue
+    warnings, last_error = [], None
+    order = [kind for kind in ("xmp", "exif", "iptc") if kind in source.kinds]
+    for dropped in (order[:count] for count in range(len(order) + 1)):
         try:
-            written = _write(encoded, source, colorization, icc_profile, size, skip=set(drop))
-            dropped = [kind for kind in drop if kind in source.kinds]
+            written = _write(encoded, source, colorization, icc_profile, size, skip=set(dropped))
             break
         except exiv2.Exiv2Error as error:
             last_error = error
     else:
-        raise ValueError(f"metadata could not be written (exiv2: {_message(last_error)})")
+        return ArchivalResult(encoded, (), (f"metadata not written (exiv2: {_message(last_error)})",))
     if dropped:
         reason = _message(last_error)
-        warnings.append(f"{', '.join(dropped)} of the scan too large for {image_format} ({reason}): dropped")
+        warnings.append(f"{', '.join(dropped)} of the scan not written into {image_format} ({reason}): dropped")
     kept = tuple(kind for kind in source.kinds if kind not in dropped)
     if "iptc" in kept and image_format in _NO_IPTC_FORMATS:
         warnings.append(f"{image_format} holds no IPTC IIM: dropped (the XMP copy of its fields, if any, is kept)")

@@ -289,7 +289,7 @@ def test_xmp_too_large_for_a_jpeg_segment_is_dropped_and_the_label_still_written
     encoded = cv2.imencode(".jpg", np.full((16, 20, 3), 128, np.uint8))[1].tobytes()
     result = write_archival_metadata(encoded, "jpg", source, colorization, srgb_profile(), (20, 16))
     assert result.kept == () and len(result.warnings) == 1
-    assert result.warnings[0].startswith("xmp of the scan too large for jpg")
+    assert result.warnings[0].startswith("xmp of the scan not written into jpg (")
     (tmp_path / "out.jpg").write_bytes(result.encoded)
     written = tags(tmp_path / "out.jpg")
     assert written["XMP-iptcExt:DigitalSourceType"] == DIGITAL_SOURCE_TYPE
