@@ -12,7 +12,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "transforms", "transforms.*"]),
-    package_data={"models": ["bundled/*.keras", "bundled/*.json", "bundled/*.csv"]},
+    package_data={
+        "models": ["bundled/*.keras", "bundled/*.json", "bundled/*.csv"],
+        "transforms": ["profiles/*.icc", "profiles/README.md"],
+    },
     install_requires=[
         "apache-beam[gcp]==2.77.0",
         "tensorflow==2.21.0",
@@ -22,6 +25,8 @@ setup(
         "pillow>=10",
         "scipy>=1.11",  # the sparse solver that spreads known colors (transforms/hints.py)
         "google-cloud-storage>=2.14",
+        "exiv2>=0.17,<0.20",  # python-exiv2: EXIF, IPTC and XMP carried into the outputs (pipeline/archival.py)
+        "c2pa-python>=0.38,<0.39",  # Content Credentials, with --c2pa_cert and --c2pa_key
     ],
     extras_require={
         "jax": [JAX],

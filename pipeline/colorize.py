@@ -26,6 +26,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, 
 from apache_beam.runners.runner import PipelineResult
 
 from models.registry import ModelSpec, resolve_model
+from pipeline.archival import ARCHIVAL_VERSION
+from pipeline.content_credentials import SigningCredentials, load_credentials
 from pipeline.dataflow import dataflow_job_description
 from pipeline.failures import run_failure_message
 from pipeline.inference import MODEL_COPIES, VERBOSE_VARIABLE, ColorizerModelHandler, load_checked_model
@@ -105,9 +107,18 @@ def _write_report(output: str, overwrite: bool) -> None:
     write_report([output], report)
 
 
-def recorded_options(options: ColorizeOptions, ground_truth: str | None, spec: ModelSpec) -> dict:
-    """The options that shape a file's output: a receipt made with others does not make the file done."""
+def recorded_options(
+    options: ColorizeOptions, ground_truth: str | None, spec: ModelSpec, c2pa_fingerprint: str | None = None
+) -> dict:
+    """The options that shape a file's output: a receipt made with others does not make the file done.
+
+    `archival` is the version of what an output carries besides its pixels (pipeline/archival.py):
+    outputs made before it (no metadata, no label) are made again.
+    """
     return {
+        "archival": ARCHIVAL_VERSION,
+        "output_profile": options.output_profile,
+        "c2pa_certificate_sha256": c2pa_fingerprint,
         "output_format": options.output_format,
         "evaluate": options.evaluate,
         "ground_truth": ground_truth,
@@ -131,6 +142,15 @@ def _check_output_folder(output: str) -> None:
         FileSystems.delete([probe])
     except Exception as error:  # noqa: BLE001 - whatever the file system says, the run cannot write there
         raise PermissionError(f"--output {output} cannot be written: {describe_error(error)}") from error
+
+
+def signing_credentials(options: ColorizeOptions) -> SigningCredentials | None:
+    """The C2PA certificate chain and key of --c2pa_cert and --c2pa_key, checked; None without them."""
+    if options.c2pa_cert is None and options.c2pa_key is None:
+        return None
+    if options.c2pa_cert is None or options.c2pa_key is None:
+        raise ValueError("--c2pa_cert and --c2pa_key go together: give both to sign the outputs, or neither")
+    return load_credentials(options.c2pa_cert, options.c2pa_key)
 
 
 def is_dataflow_dry_run(pipeline_options: PipelineOptions) -> bool:
@@ -159,6 +179,9 @@ def run(argv: list[str] | None = None, save_main_session: bool = False) -> Pipel
     if not FileSystems.match([input_pattern(source)], limits=[1])[0].metadata_list:
         raise FileNotFoundError(f"no files found at --input {options.input}")
     load_checked_model(spec)  # here once: a model that cannot be used stops the run before any file is read
+    signing_credentials(options)  # and certificates that cannot sign
+    if options.output_profile != "srgb" and (options.evaluate or options.ground_truth):
+        raise ValueError(f"--output_profile {options.output_profile}: results are scored in sRGB; score without it")
     if options.hints and not spec.takes_hints:
         raise ValueError(f"--hints needs a model that takes known colors (the default does); {spec.name} does not")
     _check_output_folder(output)
@@ -180,7 +203,8 @@ def _build_pipeline(
 ) -> beam.Pipeline:
     options = pipeline_options.view_as(ColorizeOptions)
     ground_truth = _absolute(options.ground_truth) if options.ground_truth else None
-    recorded = recorded_options(options, ground_truth, spec)
+    credentials = signing_credentials(options)
+    recorded = recorded_options(options, ground_truth, spec, credentials.fingerprint if credentials else None)
     pipeline = beam.Pipeline(options=pipeline_options)
     reading = ScanReading(
         base=input_base(source),
@@ -198,7 +222,10 @@ def _build_pipeline(
         spec, options.batch_size, options.inference_threads, options.model_copies, options.mirror_average
     )
     predictions, inference_errors = scans | "ColorizeScans" >> ColorizeScans(handler)
-    rows = predictions | "WriteColorized" >> WriteColorized(output, options.output_format, ground_truth, spec, recorded)
+    signing = (_absolute(options.c2pa_cert), _absolute(options.c2pa_key)) if credentials else None
+    rows = predictions | "WriteColorized" >> WriteColorized(
+        output, options.output_format, ground_truth, spec, recorded, signing
+    )
     rows = rows | "CountColorized" >> CountRows(output, COLORIZED)
     errors = errors | "CountErrors" >> CountRows(output, FAILED)
     inference_errors = inference_errors | "CountInferenceErrors" >> CountRows(output, FAILED)

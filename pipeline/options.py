@@ -7,6 +7,7 @@ import argparse
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from transforms.codec import PEAK_BYTES_PER_PIXEL
+from transforms.icc import OUTPUT_PROFILES
 
 OUTPUT_FORMATS = ("png", "jpg", "tiff")
 MAX_VIVIDNESS = 3.0
@@ -88,6 +89,25 @@ class ColorizeOptions(PipelineOptions):
             help="Colorize each scan once. By default the model also colors the scan's mirror image and the "
             "two are averaged: colors the model is sure of stay, where the two disagree (a guess) the color "
             "fades toward gray (half the speed of the model step).",
+        )
+        parser.add_argument(
+            "--output_profile",
+            choices=tuple(OUTPUT_PROFILES),
+            default="srgb",
+            help="Color space of the colorized images, embedded as their ICC profile: srgb, or adobe-rgb or "
+            "prophoto for 16-bit TIFF/PNG masters (colors kept inside that space, lightness the scan's own). "
+            "Not with --evaluate or --ground_truth, which score in sRGB.",
+        )
+        parser.add_argument(
+            "--c2pa_cert",
+            default=None,
+            help="PEM certificate chain (signing certificate first), local or gs://: with --c2pa_key, every output "
+            "gets a signed C2PA manifest (Content Credentials; docs/archival.md). Default: nothing is signed.",
+        )
+        parser.add_argument(
+            "--c2pa_key",
+            default=None,
+            help="PEM private key (unencrypted) of the --c2pa_cert signing certificate, local or gs://.",
         )
         parser.add_argument(
             "--evaluate",

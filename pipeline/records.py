@@ -33,6 +33,7 @@ METADATA_SCHEMA = pa.schema(
     + [(name, pa.float64()) for name in METRIC_NAMES]
     + [("faces", pa.int32()), ("colorfulness", pa.float64())]
     + [("hints", pa.int32()), ("hints_path", pa.string()), ("hint_delta_e2000", pa.float64())]
+    + [("icc_profile", pa.string()), ("metadata_kept", pa.string()), ("c2pa", pa.string()), ("warnings", pa.string())]
 )
 
 STATUS_OK = "ok"

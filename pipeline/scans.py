@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from pipeline.archival import NO_METADATA, Colorization, SourceMetadata, read_source_metadata, write_archival_metadata
 from transforms.codec import (
     FORMAT_EXTENSIONS,
+    DecodedScan,
     decode_scan,
     encode_pixels,
     format_for_path,
@@ -24,7 +26,8 @@ from transforms.codec import (
     quantize,
 )
 from transforms.hints import Hint, hint_delta_e2000, hint_grid, parse_hints, spread_known_colors
-from transforms.lab import luminance, recombine_luminance, row_strips
+from transforms.icc import UnusableProfile, lightness_profile, output_profile, profile_description, profile_lightness
+from transforms.lab import RgbSpace, recombine_luminance, row_strips
 from transforms.letterbox import Letterbox, ab_rows, model_input
 from transforms.metrics import Colorfulness
 
@@ -56,6 +59,14 @@ class Scan:
     hints_path: str | None = None  # that file, when there is one
     hints_sha256: str | None = None
     model_hints: np.ndarray | None = None  # (size, size, 3) hint input for a model that takes one
+    icc_profile: bytes | None = None  # the embedded profile its lightness is read through; None: sRGB
+    icc_description: str | None = None  # the embedded profile's description, used or not
+    source_metadata: SourceMetadata = NO_METADATA  # its EXIF, IPTC and XMP, carried into the output
+    warnings: tuple[str, ...] = ()  # what could not be kept as it was, for its row
+
+    def lightness(self, rows: slice | tuple = slice(None)) -> np.ndarray:
+        """CIELAB L of some of the scan's pixels (default all), through its own ICC profile."""
+        return profile_lightness(self.pixels[rows], self.icc_profile)
 
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})  # written into folders by Windows
@@ -206,7 +217,9 @@ def prepare_scan(
     """
     started = time.perf_counter()
     decoded = decode_scan(data, max_pixels)
-    grid, box = model_input(luminance(decoded.pixels), inference_size)
+    icc_profile, icc_description, profile_warnings = input_profile(decoded)
+    source_metadata = read_source_metadata(data, decoded.turned_upright)
+    grid, box = model_input(profile_lightness(decoded.pixels, icc_profile), inference_size)
     hint_fields = {}
     if hints_file is not None:
         try:
@@ -233,8 +246,29 @@ def prepare_scan(
         letterbox=box,
         truth_pixels=decoded.pixels if keep_truth and decoded.pixels.ndim == 3 else None,
         seconds=time.perf_counter() - started,
+        icc_profile=icc_profile,
+        icc_description=icc_description,
+        source_metadata=source_metadata,
+        warnings=profile_warnings + source_metadata.warnings,
         **hint_fields,
     )
+
+
+def input_profile(decoded: DecodedScan) -> tuple[bytes | None, str | None, tuple[str, ...]]:
+    """The profile to read a scan's lightness through (None: sRGB), its description, and any warning.
+
+    A profile that cannot be used leaves the scan read as sRGB, as one without a profile, and says why.
+    """
+    if decoded.icc_profile is None:
+        return None, None, ()
+    try:
+        description = profile_description(decoded.icc_profile)
+    except UnusableProfile as error:
+        return None, None, (f"{error}: read as sRGB",)
+    try:
+        return lightness_profile(decoded.icc_profile, 1 if decoded.pixels.ndim == 2 else 3), description, ()
+    except UnusableProfile as error:
+        return None, description, (f"{error}: read as sRGB",)
 
 
 def chosen_format(relative: str, output_format: str | None) -> str:
@@ -243,9 +277,11 @@ def chosen_format(relative: str, output_format: str | None) -> str:
 
 
 def colorize_scan(
-    scan: Scan, prediction: np.ndarray, bit_depth: int, keep_float: bool
+    scan: Scan, prediction: np.ndarray, bit_depth: int, keep_float: bool, space: RgbSpace | None = None
 ) -> tuple[np.ndarray, float, np.ndarray | None]:
     """The colorized scan as integers of `bit_depth`, its colorfulness, and (if asked) its float BGR.
+
+    In sRGB, or in `space` (--output_profile); colorfulness is then taken on those values as they are.
 
     The predicted a/b are cut out of the letterbox and upsampled, put on the scan's own L and
     quantized, strip by strip (`row_strips`): every step works per pixel or per row, so the
@@ -257,7 +293,7 @@ def colorize_scan(
     colorfulness = Colorfulness(scan.height, scan.width)
     ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
     for rows in row_strips(scan.height, scan.width):
-        bgr = recombine_luminance(luminance(scan.pixels[rows]), ab(rows))
+        bgr = recombine_luminance(scan.lightness(rows), ab(rows), space)
         pixels[rows] = quantize(bgr, bit_depth)
         sample = colorfulness.sample(pixels[rows] if bit_depth == 8 else bgr, rows.start)
         colorfulness.add(sample if bit_depth == 8 else quantize(sample, 8))
@@ -268,12 +304,14 @@ def colorize_scan(
 
 @dataclass(frozen=True)
 class FinishedScan:
-    """A colorized scan, encoded in its output format."""
+    """A colorized scan, encoded in its output format (with its metadata, when it was given a Colorization)."""
 
     encoded: bytes
     colorfulness: float
     colorized: np.ndarray | None  # float BGR in [0, 1], only when asked for (to score it)
     hint_delta_e2000: float | None  # how far the result is from the known colors at their points
+    metadata_kept: tuple[str, ...] = ()  # which of the scan's exif, iptc and xmp the file carries
+    warnings: tuple[str, ...] = ()  # the scan's and the writing's
 
 
 def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
@@ -282,22 +320,41 @@ def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
         return None
     ab = ab_rows(prediction, scan.letterbox, scan.height, scan.width)
     rows, columns = (np.array([int(getattr(hint, axis)) for hint in scan.hints]) for axis in ("y", "x"))
-    lightness = luminance(scan.pixels[rows, columns][None])[0]
+    lightness = profile_lightness(scan.pixels[rows, columns][None], scan.icc_profile)[0]
     ab_at = np.stack([ab(slice(row, row + 1))[0, column] for row, column in zip(rows, columns, strict=True)])
     return hint_delta_e2000(lightness, ab_at, scan.hints)
 
 
-def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_float: bool = False) -> FinishedScan:
+def finish_scan(
+    scan: Scan,
+    prediction: np.ndarray,
+    image_format: str,
+    keep_float: bool = False,
+    colorization: Colorization | None = None,
+) -> FinishedScan:
     """The finishing step of every scan after the model: restore a/b, recombine with the scan's L, quantize, encode.
 
     `prediction` is the model's (size, size, 2) output for `scan.model_input`; the result keeps the
     scan's size and, where the format holds it, its bit depth (`output_bit_depth`). A scan's known
-    colors are met and spread over their regions first (`spread_known_colors`).
+    colors are met and spread over their regions first (`spread_known_colors`). With a `colorization`,
+    the file gets the scan's metadata, the ICC profile of `colorization.output_profile` (sRGB by
+    default; a BMP, which holds no profile, is always sRGB) and the label (`pipeline.archival`).
     """
     if scan.model_hints is not None:
         prediction = spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
     bit_depth = output_bit_depth(image_format, scan.bit_depth)
-    pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float)
-    return FinishedScan(
-        encode_pixels(pixels, image_format), colorfulness, colorized, scan_hint_delta_e2000(scan, prediction)
+    warnings = scan.warnings
+    wanted = colorization.output_profile if colorization is not None else "srgb"
+    if wanted != "srgb" and image_format == "bmp":
+        warnings += (f"BMP holds no ICC profile: written in sRGB, not {wanted}",)
+    profile, space = output_profile(wanted if image_format != "bmp" else "srgb")
+    pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float, space)
+    encoded = encode_pixels(pixels, image_format, profile if colorization is not None else None)
+    del pixels  # only the file is written: the pixels (6 bytes a pixel at 16 bits) go before exiv2 copies it
+    delta_e = scan_hint_delta_e2000(scan, prediction)
+    if colorization is None:
+        return FinishedScan(encoded, colorfulness, colorized, delta_e, warnings=warnings)
+    archival = write_archival_metadata(
+        encoded, image_format, scan.source_metadata, colorization, profile, (scan.width, scan.height)
     )
+    return FinishedScan(archival.encoded, colorfulness, colorized, delta_e, archival.kept, warnings + archival.warnings)

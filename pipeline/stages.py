@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import logging
@@ -20,6 +21,8 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 from apache_beam.options.value_provider import StaticValueProvider
 
 from models.registry import ModelSpec
+from pipeline.archival import Colorization
+from pipeline.content_credentials import load_credentials, sign
 from pipeline.failures import DiskFullGuard
 from pipeline.inference import ColorizerModelHandler
 from pipeline.progress import COLORIZED, DONE_BEFORE, FAILED, SELECTED, SKIPPED, ProgressFile
@@ -37,6 +40,7 @@ from pipeline.records import (
     write_receipt,
 )
 from pipeline.scans import (
+    FinishedScan,
     Scan,
     chosen_format,
     colliding_names,
@@ -269,6 +273,7 @@ class ColorizeScans(beam.PTransform):
 
 def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
     values.setdefault("seconds", scan.seconds)
+    values.setdefault("warnings", _warnings_column(scan.warnings))
     return metadata_row(
         source_path=scan.source_path,
         source_sha256=scan.source_sha256,
@@ -278,23 +283,40 @@ def _scan_row(scan: Scan, spec: ModelSpec, **values) -> dict:
         input_channels=scan.input_channels,
         hints=len(scan.hints),
         hints_path=scan.hints_path,
+        icc_profile=scan.icc_description,
         **_model_columns(spec),
         **values,
     )
 
 
+def _warnings_column(warnings: Iterable[str]) -> str | None:
+    """The row's warnings, one sentence each, or null."""
+    return "; ".join(warnings) or None
+
+
 class _WriteColorizedFn(beam.DoFn):
-    """Recombine the prediction with the full-resolution L, write the image, score it, emit its row."""
+    """Recombine the prediction with the full-resolution L, write the image with its metadata, score it, emit its row.
+
+    With `signing` (the --c2pa_cert and --c2pa_key locations, read by each worker, so the key is never
+    part of the pipeline's graph) each output also gets a signed C2PA manifest.
+    """
 
     def __init__(
-        self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec, options: dict
+        self,
+        output: str,
+        output_format: str | None,
+        ground_truth: str | None,
+        spec: ModelSpec,
+        options: dict,
+        signing: tuple[str, str] | None = None,
     ):
         self._output, self._format, self._ground_truth, self._spec = output, output_format, ground_truth, spec
-        self._options = options
+        self._options, self._signing = options, signing
 
     def setup(self) -> None:
         skip_credentials_for_emulator()
         self._disk = DiskFullGuard()
+        self._credentials = load_credentials(*self._signing) if self._signing else None
 
     def process(self, result: PredictionResult):
         scan: Scan = result.example
@@ -304,9 +326,12 @@ class _WriteColorizedFn(beam.DoFn):
             destination = scan.output_path
             truth_path, truth = self._ground_truth_for(scan)
             prediction = np.asarray(result.inference) * self._options["vividness"]
-            finished = finish_scan(scan, prediction, image_format, keep_float=truth is not None)
+            colorization = self._colorization(scan)
+            keep_float = truth is not None
+            finished = finish_scan(scan, prediction, image_format, keep_float, colorization)
+            encoded, manifest, warnings = self._signed(scan, finished, image_format, colorization)
             claims = self._claim(scan)
-            write_atomically(destination, finished.encoded)
+            write_atomically(destination, encoded)
             self._disk.succeeded()
             metrics = fidelity_metrics(finished.colorized, truth) if truth is not None else {}
             metrics["colorfulness"] = finished.colorfulness
@@ -324,6 +349,9 @@ class _WriteColorizedFn(beam.DoFn):
             output_path=destination,
             ground_truth_path=truth_path,
             seconds=seconds,
+            metadata_kept=",".join(finished.metadata_kept),
+            c2pa=manifest,
+            warnings=_warnings_column(warnings),
             **metrics,
         )
         try:
@@ -332,6 +360,40 @@ class _WriteColorizedFn(beam.DoFn):
             logger.warning("no receipt for %s, a rerun will redo it: %s", scan.source_path, describe_error(error))
         logger.info("[ok] %s -> %s (%.2f s)", scan.source_path, destination, seconds)
         yield row
+
+    def _signed(
+        self, scan: Scan, finished: FinishedScan, image_format: str, colorization: Colorization
+    ) -> tuple[bytes, str | None, tuple[str, ...]]:
+        """The file with its C2PA manifest and the manifest's label, when signing; and the row's warnings.
+
+        A file that cannot be signed (BMP, a scan C2PA cannot take as ingredient) is written unsigned,
+        and its row says why: the colorized scan is not lost for want of a manifest.
+        """
+        if self._credentials is None:
+            return finished.encoded, None, finished.warnings
+        with FileSystems.open(scan.source_path) as handle:
+            source = handle.read()
+        try:
+            if hashlib.sha256(source).hexdigest() != scan.source_sha256:
+                raise ValueError("C2PA: not signed, the scan changed while it was colorized")
+            encoded, label = sign(finished.encoded, image_format, source, colorization, self._credentials)
+        except ValueError as error:
+            return finished.encoded, None, (*finished.warnings, str(error))
+        return encoded, label, finished.warnings
+
+    def _colorization(self, scan: Scan) -> Colorization:
+        """What its label says was done: this model, these options, that source, now."""
+        return Colorization(
+            source_name=scan.relative_path,
+            source_sha256=scan.source_sha256,
+            model=self._spec.name,
+            model_version=self._spec.version,
+            model_sha256=self._spec.sha256,
+            known_colors=len(scan.hints),
+            vividness=self._options["vividness"],
+            output_profile=self._options["output_profile"],
+            when=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
     def _claim(self, scan: Scan) -> list[str]:
         """Record that the output file is this source's before writing it, so a run killed in between can redo it.
@@ -375,10 +437,16 @@ class WriteColorized(beam.PTransform):
     """Write every colorized image under --output and turn each prediction into a metadata row."""
 
     def __init__(
-        self, output: str, output_format: str | None, ground_truth: str | None, spec: ModelSpec, options: dict
+        self,
+        output: str,
+        output_format: str | None,
+        ground_truth: str | None,
+        spec: ModelSpec,
+        options: dict,
+        signing: tuple[str, str] | None = None,
     ):
         super().__init__()
-        self._fn = _WriteColorizedFn(output, output_format, ground_truth, spec, options)
+        self._fn = _WriteColorizedFn(output, output_format, ground_truth, spec, options, signing)
 
     def expand(self, predictions):
         return predictions | "RecombineAndWrite" >> beam.ParDo(self._fn)

@@ -49,6 +49,7 @@ def wheels(tmp_path_factory) -> dict[str, Path]:
     for wheel in built.values():
         names = set(zipfile.ZipFile(wheel).namelist())
         assert BUNDLED <= names and "pipeline/__main__.py" in names and "transforms/lab.py" in names
+        assert "transforms/profiles/Gray.icc" in names  # read by transforms.icc at run time
     return built
 
 

@@ -71,6 +71,7 @@ def test_every_file_gets_one_row_and_every_good_file_an_output(archive, tmp_path
         assert len(row["source_sha256"]) == 64
         assert all(row[name] is None for name in (*METRIC_NAMES, "faces"))
         assert row["colorfulness"] >= 0
+        assert row["c2pa"] is None  # nothing is signed without --c2pa_cert and --c2pa_key
 
     for relative, message in BAD.items():
         assert rows[relative]["status"] == "error" and message in rows[relative]["error"]

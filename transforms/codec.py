@@ -18,9 +18,11 @@ from PIL import Image
 # scans before --max_pixels is even looked at; the pipeline applies --max_pixels instead.
 Image.MAX_IMAGE_PIXELS = None
 # Peak memory of colorizing one scan, per pixel, above the process's own, at the worst (a 16-bit
-# RGB scan): its file, its decoded pixels, the output and its encoded file, with the full-resolution
-# steps working on strips (`transforms.lab.row_strips`). `python -m benchmarks.memory` measures it.
-PEAK_BYTES_PER_PIXEL = 25
+# RGB scan): its file, its decoded pixels, the output and its encoded file (and exiv2's copies of
+# it while its metadata is written), with the full-resolution steps working on strips
+# (`transforms.lab.row_strips`). `python -m benchmarks.memory` measures it: 26.6 for 24 megapixels
+# of 16-bit RGB, 23.2 before the metadata was written.
+PEAK_BYTES_PER_PIXEL = 27
 
 
 # Output formats we encode, with the extension written for each.
@@ -73,10 +75,16 @@ class ScanDecodeError(ValueError):
 
 @dataclass(frozen=True)
 class DecodedScan:
-    """A decoded scan: gray (H, W) or BGR (H, W, 3), uint8 or uint16, alpha already on white."""
+    """A decoded scan: gray (H, W) or BGR (H, W, 3), uint8 or uint16, alpha already on white.
+
+    `icc_profile` is the file's embedded profile, as found (OpenCV does not read it); `turned_upright`
+    whether the pixels were turned by the file's EXIF orientation (JPEGs are, other formats are not).
+    """
 
     pixels: np.ndarray
     input_channels: int
+    icc_profile: bytes | None = None
+    turned_upright: bool = False
 
     @property
     def bit_depth(self) -> int:
@@ -93,11 +101,16 @@ class DecodedScan:
 
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) read from the file's header alone, without decoding; None if unknown."""
+    return _header(data)[0]
+
+
+def _header(data: bytes) -> tuple[tuple[int, int] | None, bytes | None]:
+    """(width, height) and the embedded ICC profile, from the file's header alone; None where unknown."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            return image.size, image.info.get("icc_profile") or None
     except Exception:  # noqa: BLE001 - not a format Pillow knows: the decoder will say what is wrong
-        return None
+        return None, None
 
 
 def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
@@ -110,7 +123,7 @@ def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
     """
     if not data:
         raise ScanDecodeError("file is empty (0 bytes)")
-    size = header_size(data)
+    size, icc_profile = _header(data)
     max_pixels = max_pixels or default_max_pixels()
     if size and size[0] * size[1] > max_pixels:
         width, height = size
@@ -139,7 +152,7 @@ def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
         pixels = _composite_on_white(pixels)
     elif input_channels not in (1, 3):
         raise ScanDecodeError(f"unsupported number of channels: {input_channels}")
-    return DecodedScan(pixels=pixels, input_channels=input_channels)
+    return DecodedScan(pixels, input_channels, icc_profile, turned_upright=is_jpeg)
 
 
 _REDUCED_JPEG_DECODES = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}
@@ -209,8 +222,17 @@ def encode_image(bgr: np.ndarray, image_format: str, bit_depth: int) -> bytes:
     return encode_pixels(quantize(bgr, output_bit_depth(image_format, bit_depth)), image_format)
 
 
-def encode_pixels(pixels: np.ndarray, image_format: str) -> bytes:
-    """Encode uint8 or uint16 BGR pixels (see `output_bit_depth`) as PNG, JPEG, TIFF, WebP or BMP."""
+def encode_pixels(pixels: np.ndarray, image_format: str, icc_profile: bytes | None = None) -> bytes:
+    """Encode uint8 or uint16 BGR pixels (see `output_bit_depth`) as PNG, JPEG, TIFF, WebP or BMP.
+
+    Metadata is written afterwards (`pipeline.archival`), but an 8-bit PNG that will carry an ICC profile
+    is written by Pillow with it: the iCCP chunk needs a name, which exiv2 keeps from the file but does
+    not give a new one (libpng rejects a nameless one). Pillow has no 16-bit RGB, so those stay nameless.
+    """
+    if image_format == "png" and icc_profile is not None and pixels.dtype == np.uint8 and pixels.ndim == 3:
+        encoded = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(pixels[..., ::-1])).save(encoded, "PNG", icc_profile=icc_profile)
+        return encoded.getvalue()
     params = {"jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], "webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}
     ok, encoded = cv2.imencode(FORMAT_EXTENSIONS[image_format], pixels, params.get(image_format, []))
     if not ok:

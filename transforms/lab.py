@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -57,7 +58,8 @@ def _linear_to_srgb(value: np.ndarray) -> np.ndarray:
     return np.where(value <= 0.0031308, value * 12.92, 1.055 * _power(np.maximum(value, 0.0031308), 1 / 2.4) - 0.055)
 
 
-def _lightness_from_y(y: np.ndarray) -> np.ndarray:
+def lightness_from_y(y: np.ndarray) -> np.ndarray:
+    """CIELAB L of relative luminance Y (white 1), float32."""
     y = np.ascontiguousarray(y, np.float32)
     return np.where(y > _EPSILON, 116.0 * _power(np.maximum(y, _EPSILON), 1 / 3) - 16.0, _KAPPA * y).astype(np.float32)
 
@@ -74,7 +76,7 @@ def bgr_to_lab(bgr: np.ndarray) -> np.ndarray:
     xyz = _srgb_to_linear(bgr[..., ::-1].astype(np.float32)) @ _RGB_TO_XYZ_NORMALIZED
     f = np.where(xyz > _EPSILON, np.cbrt(xyz), (_KAPPA * xyz + 16.0) / 116.0)
     lab = np.stack(
-        [_lightness_from_y(xyz[..., 1]), 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
+        [lightness_from_y(xyz[..., 1]), 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
     )
     return lab.astype(np.float32)
 
@@ -86,12 +88,49 @@ def lab_to_bgr(lab: np.ndarray) -> np.ndarray:
 
 def _lab_to_linear_bgr(lab: np.ndarray) -> np.ndarray:
     """CIELAB to linear-light BGR, not clipped (outside [0, 1] exactly where sRGB is, too)."""
+    return (_normalized_xyz(lab) @ _XYZ_TO_RGB_NORMALIZED)[..., ::-1]
+
+
+def _normalized_xyz(lab: np.ndarray) -> np.ndarray:
+    """CIELAB to XYZ divided by the D65 white, float32."""
     fy = (lab[..., 0] + 16.0) / 116.0
     f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
     cube = f * f * f
     xyz = np.where(cube > _EPSILON, cube, (116.0 * f - 16.0) / _KAPPA)
     xyz[..., 1] = np.where(lab[..., 0] > _KAPPA * _EPSILON, cube[..., 1], lab[..., 0] / _KAPPA)
-    return (xyz.astype(np.float32) @ _XYZ_TO_RGB_NORMALIZED)[..., ::-1]
+    return xyz.astype(np.float32)
+
+
+# Bradford's cone response (CIE), to adapt D65 colors to the D50 white of ICC profiles.
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+_D50_WHITE = np.array([0.9642, 1.0, 0.8249])
+
+
+@dataclass(frozen=True)
+class RgbSpace:
+    """An output RGB space other than sRGB: its D50 colorants (the columns of its ICC profile's matrix,
+    linear RGB to XYZ) and the gamma of its curve. Colors are put into it with `recombine_luminance`."""
+
+    name: str
+    colorants: tuple[tuple[float, float, float], ...]  # red, green, blue: XYZ (D50) of each at full value
+    gamma: float
+
+    @functools.cached_property
+    def from_normalized_xyz(self) -> np.ndarray:
+        """(3, 3): XYZ divided by the D65 white (a row) @ this = linear RGB; D65 adapted to D50 (Bradford)."""
+        cones = _BRADFORD @ _D50_WHITE / (_BRADFORD @ _D65_WHITE)
+        adapt = np.linalg.inv(_BRADFORD) @ np.diag(cones) @ _BRADFORD
+        to_linear = np.linalg.inv(np.array(self.colorants).T) @ adapt @ np.diag(_D65_WHITE)
+        return to_linear.T.astype(np.float32)
+
+    def linear(self, lab: np.ndarray) -> np.ndarray:
+        """CIELAB (N, 3) to the space's linear RGB, not clipped."""
+        return _normalized_xyz(lab) @ self.from_normalized_xyz
+
+    def outside(self, lab: np.ndarray, tolerance: float = 1e-5) -> np.ndarray:
+        """Which of the (N, 3) Lab pixels this space cannot show."""
+        linear = self.linear(lab)
+        return np.any((linear < -tolerance) | (linear > 1.0 + tolerance), axis=-1)
 
 
 _Y_FROM_BGR = _RGB_TO_XYZ[1:2, ::-1].astype(np.float32)
@@ -115,13 +154,13 @@ def _strip_luminance(pixels: np.ndarray) -> np.ndarray:
     if pixels.ndim == 2:  # gray: R = G = B, and the Y weights sum to 1
         return _table_lookup(pixels, _lightness_table(bit_depth))
     y = cv2.transform(_table_lookup(pixels, _linear_table(bit_depth)), _Y_FROM_BGR)
-    return _lightness_from_y(y.reshape(pixels.shape[:2]))
+    return lightness_from_y(y.reshape(pixels.shape[:2]))
 
 
 @functools.cache
 def _lightness_table(bit_depth: int) -> np.ndarray:
     """L of every integer gray value of a bit depth."""
-    return _lightness_from_y(_linear_table(bit_depth))
+    return lightness_from_y(_linear_table(bit_depth))
 
 
 def _table_lookup(pixels: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -140,15 +179,18 @@ def _outside_srgb(lab: np.ndarray, tolerance: float = 1e-5) -> np.ndarray:
 _BOUND_MARGIN = 1e-5
 
 
-def recombine_luminance(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """Put predicted a/b on the original L and convert to float BGR in [0, 1].
+def recombine_luminance(lightness: np.ndarray, ab: np.ndarray, space: RgbSpace | None = None) -> np.ndarray:
+    """Put predicted a/b on the original L and convert to float BGR in [0, 1], of sRGB or of `space`.
 
     Colours that fall outside sRGB have their chroma reduced (hue and L kept) instead of
     having R, G, B clipped, which would change the luminance the archivist's scan
     already has. OpenCV converts the whole image (within 0.0004 of the exact formula,
     a tenth of an 8-bit step) and clips what it cannot show to 0 or 1; only the pixels
-    at those bounds are worked out again exactly.
+    at those bounds are worked out again exactly. In another `space` the same is done in its own
+    linear RGB (exactly, pixel by pixel; chroma found by bisection where it does not fit).
     """
+    if space is not None:
+        return _recombine_in(space, lightness, ab)
     lab = cv2.merge([lightness.astype(np.float32), ab.astype(np.float32)])
     bgr = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
     inside = cv2.inRange(bgr, (_BOUND_MARGIN,) * 3, (1.0 - _BOUND_MARGIN,) * 3)
@@ -157,6 +199,17 @@ def recombine_luminance(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
         fitted = _reduce_chroma_into_srgb(lab.reshape(-1, 3)[at_bounds])
         bgr.reshape(-1, 3)[at_bounds] = np.clip(lab_to_bgr(fitted), 0.0, 1.0)
     return bgr
+
+
+def _recombine_in(space: RgbSpace, lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    lab = np.concatenate([lightness[..., None], ab], axis=-1).reshape(-1, 3).astype(np.float32)
+    linear = space.linear(lab)
+    over = np.flatnonzero(space.outside(lab))
+    if over.size:
+        scale = _largest_scale_inside(lab[over, :1], lab[over, 1:], 1.0, 16, space.outside)
+        linear[over] = space.linear(np.concatenate([lab[over, :1], lab[over, 1:] * scale[:, None]], axis=-1))
+    encoded = _power(np.clip(linear, 0.0, 1.0), 1.0 / space.gamma)
+    return np.ascontiguousarray(encoded[:, ::-1].reshape(*lightness.shape, 3))
 
 
 _TABLE_L_STEP, _TABLE_HUE_STEP = 0.25, 0.5  # CIELAB L units, degrees of hue
@@ -208,15 +261,17 @@ def _max_chroma(lightness: np.ndarray, hue_degrees: np.ndarray) -> np.ndarray:
     return upper * (1 - down) + lower * down
 
 
-def _largest_scale_inside(lightness: np.ndarray, ab: np.ndarray, largest: float, steps: int) -> np.ndarray:
+def _largest_scale_inside(
+    lightness: np.ndarray, ab: np.ndarray, largest: float, steps: int, outside=_outside_srgb
+) -> np.ndarray:
     """Per pixel, the largest s in [0, largest] for which (L, s * a, s * b) is inside sRGB (bisection).
 
-    The answer is inside, and within largest / 2**steps of the boundary.
+    The answer is inside, and within largest / 2**steps of the boundary. `outside` tests another space.
     """
     low = np.zeros(len(lightness), np.float32)
     high = np.full_like(low, largest)
     for _ in range(steps):
         middle = (low + high) / 2
-        rejected = _outside_srgb(np.concatenate([lightness, ab * middle[:, None]], axis=-1))
+        rejected = outside(np.concatenate([lightness, ab * middle[:, None]], axis=-1))
         low, high = np.where(rejected, low, middle), np.where(rejected, middle, high)
     return low
