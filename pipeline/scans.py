@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -207,19 +208,7 @@ def prepare_scan(
     started = time.perf_counter()
     decoded = decode_scan(data, max_pixels)
     grid, box = model_input(luminance(decoded.pixels), inference_size)
-    hint_fields = {}
-    if hints_file is not None:
-        try:
-            hints = parse_hints(hints_file.data, decoded.width, decoded.height)
-        except ValueError as error:
-            raise ValueError(f"hints file {hints_file.location}: {error}") from error
-        hint_fields = {
-            "hints": hints,
-            "hints_path": hints_file.location,
-            "hints_sha256": hints_file.sha256,
-            "model_hints": hint_grid(hints, box, decoded.width, decoded.height, inference_size),
-        }
-    return Scan(
+    scan = Scan(
         source_path=source_path,
         relative_path=relative,
         output_path=output_path,
@@ -232,8 +221,25 @@ def prepare_scan(
         model_input=grid,
         letterbox=box,
         truth_pixels=decoded.pixels if keep_truth and decoded.pixels.ndim == 3 else None,
-        seconds=time.perf_counter() - started,
-        **hint_fields,
+        seconds=0.0,
+    )
+    if hints_file is not None:
+        scan = with_hints(scan, hints_file)
+    return dataclasses.replace(scan, seconds=time.perf_counter() - started)
+
+
+def with_hints(scan: Scan, hints_file: HintsFile) -> Scan:
+    """The scan with a hints file's known colors, on the model's grid too; ValueError naming the file's problem."""
+    try:
+        hints = parse_hints(hints_file.data, scan.width, scan.height)
+    except ValueError as error:
+        raise ValueError(f"hints file {hints_file.location}: {error}") from error
+    return dataclasses.replace(
+        scan,
+        hints=hints,
+        hints_path=hints_file.location,
+        hints_sha256=hints_file.sha256,
+        model_hints=hint_grid(hints, scan.letterbox, scan.width, scan.height, scan.model_input.shape[0]),
     )
 
 
@@ -287,15 +293,21 @@ def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
     return hint_delta_e2000(lightness, ab_at, scan.hints)
 
 
+def spread_hints(scan: Scan, prediction: np.ndarray) -> np.ndarray:
+    """The model's prediction with the scan's known colors met and spread over their regions (if it has any)."""
+    if scan.model_hints is None:
+        return prediction
+    return spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
+
+
 def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_float: bool = False) -> FinishedScan:
     """The finishing step of every scan after the model: restore a/b, recombine with the scan's L, quantize, encode.
 
     `prediction` is the model's (size, size, 2) output for `scan.model_input`; the result keeps the
     scan's size and, where the format holds it, its bit depth (`output_bit_depth`). A scan's known
-    colors are met and spread over their regions first (`spread_known_colors`).
+    colors are met and spread over their regions first (`spread_hints`).
     """
-    if scan.model_hints is not None:
-        prediction = spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
+    prediction = spread_hints(scan, prediction)
     bit_depth = output_bit_depth(image_format, scan.bit_depth)
     pixels, colorfulness, colorized = colorize_scan(scan, prediction, bit_depth, keep_float)
     return FinishedScan(

@@ -1,0 +1,54 @@
+"""One scan colorized in this process, exactly as the pipeline colorizes it, at a size for the screen.
+
+For front ends (the hint studio): the same model input, known colors, model call, vividness,
+mirror averaging, spreading and recombination as a pipeline run, only the final recombination
+at a reduced size, so what a preview shows is what the next run writes at the scan's resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.registry import ModelSpec
+from pipeline.inference import model_batch, predict_ab
+from pipeline.scans import HintsFile, Scan, colorize_scan, scan_hint_delta_e2000, spread_hints, with_hints
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A colorized scan at screen size, with what the table would say about the full-size result."""
+
+    pixels: np.ndarray  # uint8 BGR, at most `max_side` pixels on its longer side
+    colorfulness: float  # of this reduced copy
+    hint_delta_e2000: float | None  # at the scan's own resolution, as the table records it
+
+
+def colorize_preview(
+    model,
+    spec: ModelSpec,
+    scan: Scan,
+    hints_file: HintsFile | None,
+    max_side: int,
+    vividness: float = 1.0,
+    mirror_average: bool = True,
+) -> Preview:
+    """`scan` (from `prepare_scan`, without hints) colorized with `hints_file`'s known colors, fitted into `max_side`.
+
+    A hints file the pipeline would refuse raises its ValueError here too.
+    """
+    if hints_file is not None:
+        scan = with_hints(scan, hints_file)
+    inputs = model_batch(scan.model_input[None], spec.takes_hints, [scan.model_hints])
+    prediction = spread_hints(scan, predict_ab(model, inputs, mirror_average)[0] * vividness)
+    scale = min(1.0, max_side / max(scan.width, scan.height))
+    width, height = max(1, round(scan.width * scale)), max(1, round(scan.height * scale))
+    pixels = scan.pixels
+    if (width, height) != (scan.width, scan.height):
+        pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
+    reduced = dataclasses.replace(scan, pixels=pixels, width=width, height=height)
+    colorized, colorfulness, _ = colorize_scan(reduced, prediction, 8, keep_float=False)
+    return Preview(colorized, colorfulness, scan_hint_delta_e2000(scan, prediction))
