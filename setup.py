@@ -11,8 +11,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.14",
-    packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "transforms", "transforms.*"]),
-    package_data={"models": ["bundled/*.keras", "bundled/*.json", "bundled/*.csv"]},
+    packages=find_packages(
+        include=["pipeline", "pipeline.*", "models", "models.*", "transforms", "transforms.*", "studio", "studio.*"]
+    ),
+    package_data={"models": ["bundled/*.keras", "bundled/*.json", "bundled/*.csv"], "studio": ["static/*"]},
     install_requires=[
         "apache-beam[gcp]==2.77.0",
         "tensorflow==2.21.0",
@@ -22,10 +24,12 @@ setup(
         "pillow>=10",
         "scipy>=1.11",  # the sparse solver that spreads known colors (transforms/hints.py)
         "google-cloud-storage>=2.14",
+        "starlette>=1.0,<2",  # the hint studio's web app (studio/)
+        "uvicorn>=0.30,<1",
     ],
     extras_require={
         "jax": [JAX],
-        "test": ["pytest>=8", "ruff>=0.6", "gcp-storage-emulator==2026.7.19", JAX],
+        "test": ["pytest>=8", "ruff>=0.6", "gcp-storage-emulator==2026.7.19", JAX, "httpx2>=2", "selenium>=4.20,<5"],
     },
-    entry_points={"console_scripts": ["revivacolor=pipeline.colorize:main"]},
+    entry_points={"console_scripts": ["revivacolor=studio.command:main"]},
 )
