@@ -55,10 +55,18 @@ async function showGallery() {
   cards.replaceChildren(...page.items.map(card));
 }
 
+function placeholder(text) {
+  const none = document.createElement("div");
+  none.className = "none";
+  none.textContent = text;
+  return none;
+}
+
 function thumbnail(relative, kind) {
   const image = document.createElement("img");
   image.loading = "lazy";
   image.alt = kind === "scan" ? "scan" : "colorized";
+  image.onerror = () => image.replaceWith(placeholder("cannot be shown"));
   image.src = "/api/thumbnail?" + query({path: relative, kind});
   return image;
 }
@@ -71,14 +79,7 @@ function card(item) {
   const thumbs = document.createElement("div");
   thumbs.className = "thumbs";
   thumbs.append(thumbnail(item.relative, "scan"));
-  if (item.result) {
-    thumbs.append(thumbnail(item.relative, "result"));
-  } else {
-    const none = document.createElement("div");
-    none.className = "none";
-    none.textContent = "not colorized";
-    thumbs.append(none);
-  }
+  thumbs.append(item.result ? thumbnail(item.relative, "result") : placeholder("not colorized"));
   const name = document.createElement("div");
   name.className = "name";
   name.textContent = item.relative;
@@ -266,6 +267,7 @@ function restore(from, to) {
 
 function setColor(color) {
   color = color.trim().toLowerCase();
+  if (!color) return; // an emptied field, being typed into: the color stays
   if (!/^#[0-9a-f]{6}$/.test(color)) {
     say(`a color is written #rrggbb, not ${color}`, true);
     return;
