@@ -3,6 +3,8 @@
 For front ends (the hint studio): the same model input, known colors, model call, vividness,
 mirror averaging, spreading and recombination as a pipeline run, only the final recombination
 at a reduced size, so what a preview shows is what the next run writes at the scan's resolution.
+A scan is opened once (`open_preview`: its reduced copy, the factorized spreading system) and
+then colorized with one set of known colors after another, each in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ import numpy as np
 from models.registry import ModelSpec
 from pipeline.inference import model_batch, predict_ab
 from pipeline.scans import HintsFile, Scan, colorize_scan, scan_hint_delta_e2000, spread_hints, with_hints
+from transforms.hints import spreading_solver
+
+
+@dataclass(frozen=True)
+class PreviewScan:
+    """A scan (from `prepare_scan`, without hints) ready for previews: its copy at screen size, and its spreading."""
+
+    scan: Scan
+    reduced: Scan  # the scan at screen size: its pixels, width and height reduced, the model input the same
+    solver: object  # `spreading_solver` of its model input
 
 
 @dataclass(frozen=True)
@@ -27,28 +39,31 @@ class Preview:
     hint_delta_e2000: float | None  # at the scan's own resolution, as the table records it
 
 
-def colorize_preview(
-    model,
-    spec: ModelSpec,
-    scan: Scan,
-    hints_file: HintsFile | None,
-    max_side: int,
-    vividness: float = 1.0,
-    mirror_average: bool = True,
-) -> Preview:
-    """`scan` (from `prepare_scan`, without hints) colorized with `hints_file`'s known colors, fitted into `max_side`.
-
-    A hints file the pipeline would refuse raises its ValueError here too.
-    """
-    if hints_file is not None:
-        scan = with_hints(scan, hints_file)
-    inputs = model_batch(scan.model_input[None], spec.takes_hints, [scan.model_hints])
-    prediction = spread_hints(scan, predict_ab(model, inputs, mirror_average)[0] * vividness)
+def open_preview(scan: Scan, max_side: int) -> PreviewScan:
+    """What every preview of `scan` at `max_side` pixels (its longer side) shares."""
     scale = min(1.0, max_side / max(scan.width, scan.height))
     width, height = max(1, round(scan.width * scale)), max(1, round(scan.height * scale))
     pixels = scan.pixels
     if (width, height) != (scan.width, scan.height):
         pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA)
     reduced = dataclasses.replace(scan, pixels=pixels, width=width, height=height)
-    colorized, colorfulness, _ = colorize_scan(reduced, prediction, 8, keep_float=False)
+    return PreviewScan(scan, reduced, spreading_solver(scan.model_input, scan.letterbox))
+
+
+def colorize_preview(
+    model,
+    spec: ModelSpec,
+    opened: PreviewScan,
+    hints_file: HintsFile | None,
+    vividness: float = 1.0,
+    mirror_average: bool = True,
+) -> Preview:
+    """The opened scan colorized with `hints_file`'s known colors, at its reduced size.
+
+    A hints file the pipeline would refuse raises its ValueError here too.
+    """
+    scan = opened.scan if hints_file is None else with_hints(opened.scan, hints_file)
+    inputs = model_batch(scan.model_input[None], spec.takes_hints, [scan.model_hints])
+    prediction = spread_hints(scan, predict_ab(model, inputs, mirror_average)[0] * vividness, opened.solver)
+    colorized, colorfulness, _ = colorize_scan(opened.reduced, prediction, 8, keep_float=False)
     return Preview(colorized, colorfulness, scan_hint_delta_e2000(scan, prediction))

@@ -293,11 +293,14 @@ def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
     return hint_delta_e2000(lightness, ab_at, scan.hints)
 
 
-def spread_hints(scan: Scan, prediction: np.ndarray) -> np.ndarray:
-    """The model's prediction with the scan's known colors met and spread over their regions (if it has any)."""
+def spread_hints(scan: Scan, prediction: np.ndarray, solver=None) -> np.ndarray:
+    """The model's prediction with the scan's known colors met and spread over their regions (if it has any).
+
+    `solver`: `spreading_solver` of the scan's model input, when it is colorized more than once.
+    """
     if scan.model_hints is None:
         return prediction
-    return spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
+    return spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox, solver)
 
 
 def finish_scan(scan: Scan, prediction: np.ndarray, image_format: str, keep_float: bool = False) -> FinishedScan:

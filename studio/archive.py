@@ -45,6 +45,17 @@ def list_scans(input_folder: str, output: str | None) -> list[ScanFile]:
     source = os.path.abspath(input_folder)
     base = input_base(source)
     skipped = os.path.abspath(output).rstrip("/") + "/" if output else None
+    root = os.path.realpath(base).rstrip("/") + "/"
+    real_folders = {}  # a folder's real path, resolved once for all its files
+
+    def real_path(path: str) -> str:
+        if os.path.islink(path):
+            return os.path.realpath(path)
+        folder, name = os.path.split(path)
+        if folder not in real_folders:
+            real_folders[folder] = os.path.realpath(folder)
+        return os.path.join(real_folders[folder], name)
+
     scans = []
     for metadata in FileSystems.match([input_pattern(source)])[0].metadata_list:
         path = metadata.path
@@ -52,7 +63,7 @@ def list_scans(input_folder: str, output: str | None) -> list[ScanFile]:
             continue
         printable = printable_path(path)
         relative = relative_path(printable, printable_path(base))
-        if is_scan_file(relative) and inside(path, base):
+        if is_scan_file(relative) and real_path(path).startswith(root):
             scans.append(ScanFile(relative, path, printable))
     return sorted(scans, key=lambda scan: scan.relative)
 
@@ -68,7 +79,7 @@ class Archive:
         self._by_relative = {scan.relative: scan for scan in self.scans}
         self._table_key: tuple = ()
         self._rows: dict[str, dict] = {}
-        self.hinted = self._hinted_scans()
+        self._hinted: set[str] | None = None
 
     def scan(self, relative: str) -> ScanFile:
         """A listed scan by its relative path; NotServed for anything else (`..`, absolute paths, unlisted files)."""
@@ -109,7 +120,10 @@ class Archive:
             raise NotServed(f"{path} leads outside --hints {self.hints} (a symbolic link): not read or written")
         return path
 
-    def _hinted_scans(self) -> set[str]:
-        """The relative paths of the scans that have a hints file now (one walk of --hints)."""
-        files = {os.path.join(folder, name) for folder, _, names in os.walk(self.hints) for name in names}
-        return {scan.relative for scan in self.scans if hints_location(self.hints, scan.relative) in files}
+    @property
+    def hinted(self) -> set[str]:
+        """The relative paths of the scans that have a hints file (one walk of --hints, when first asked)."""
+        if self._hinted is None:
+            files = {os.path.join(folder, name) for folder, _, names in os.walk(self.hints) for name in names}
+            self._hinted = {scan.relative for scan in self.scans if hints_location(self.hints, scan.relative) in files}
+        return self._hinted

@@ -14,10 +14,10 @@ import threading
 from collections import Counter, OrderedDict
 
 from models.registry import ModelSpec
-from pipeline.preview import Preview, colorize_preview
+from pipeline.preview import Preview, PreviewScan, colorize_preview, open_preview
 from pipeline.records import STATUS_ERROR, write_atomically
 from pipeline.scans import HintsFile, Scan, prepare_scan, with_hints
-from studio.archive import Archive, ScanFile
+from studio.archive import Archive, NotServed, ScanFile
 from studio.images import Thumbnails
 from transforms.hints import MAX_POINTS_PER_FILE
 
@@ -50,6 +50,7 @@ class Studio:
         self.thumbnails = Thumbnails(cache_folder)
         self.vividness, self.mirror_average, self.max_pixels = vividness, mirror_average, max_pixels
         self._decoded: OrderedDict[str, Scan] = OrderedDict()
+        self._opened: OrderedDict[tuple[str, int], PreviewScan] = OrderedDict()  # the latest scans' previews
         self._lock = threading.Lock()  # one decode or model call at a time: they take the cores anyway
         self._palette: Counter | None = None
 
@@ -59,11 +60,11 @@ class Studio:
         """The scans the gallery shows (`shown`, one of SHOWN) in the order asked for (one of ORDERS)."""
         if shown not in SHOWN or order not in ORDERS:
             raise ValueError(f"show must be one of {', '.join(SHOWN)} and sort one of {', '.join(ORDERS)}")
-        rows, hinted = self.archive.rows(), self.archive.hinted
+        rows = self.archive.rows()
         keep = {
             "all": lambda scan: True,
-            "hinted": lambda scan: scan.relative in hinted,
-            "unhinted": lambda scan: scan.relative not in hinted,
+            "hinted": lambda scan: scan.relative in self.archive.hinted,
+            "unhinted": lambda scan: scan.relative not in self.archive.hinted,
             "errors": lambda scan: rows.get(scan.source_path, {}).get("status") == STATUS_ERROR,
             "not_run": lambda scan: scan.source_path not in rows,
         }[shown]
@@ -88,12 +89,18 @@ class Studio:
             items.append(
                 {
                     "relative": scan.relative,
-                    "hints_file": scan.relative in self.archive.hinted,
+                    "hints_file": self._has_hints_file(scan),
                     "result": self.archive.result_path(scan) is not None,
                     "row": _json_row(row),
                 }
             )
         return {"total": len(scans), "scans": len(self.archive.scans), "offset": offset, "items": items}
+
+    def _has_hints_file(self, scan: ScanFile) -> bool:
+        try:
+            return os.path.isfile(self.archive.hints_path(scan))
+        except NotServed:
+            return False
 
     def neighbour(self, relative: str, shown: str, order: str, step: int) -> str | None:
         """The scan before (-1) or after (+1) this one in the gallery's order; None at either end."""
@@ -172,9 +179,13 @@ class Studio:
         hints_file = self._hints_file(relative, points)
         scan = self.decoded(relative)
         with self._lock:
-            return colorize_preview(
-                self._model, self.spec, scan, hints_file, max_side, self.vividness, self.mirror_average
-            )
+            opened = self._opened.get((relative, max_side))
+            if opened is None or opened.scan is not scan:
+                opened = open_preview(scan, max_side)
+                self._opened[(relative, max_side)] = opened
+                while len(self._opened) > DECODED_SCANS_KEPT:
+                    self._opened.popitem(last=False)
+            return colorize_preview(self._model, self.spec, opened, hints_file, self.vividness, self.mirror_average)
 
     def save(self, relative: str, points: list) -> dict:
         """Write the scan's hints file (atomically), after the pipeline's own checks of it."""

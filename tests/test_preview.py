@@ -11,7 +11,7 @@ import numpy as np
 import pipeline
 from models.registry import resolve_model
 from pipeline.inference import load_checked_model
-from pipeline.preview import colorize_preview
+from pipeline.preview import colorize_preview, open_preview
 from pipeline.records import read_metadata
 from pipeline.scans import HintsFile, prepare_scan
 from tests.conftest import color_photo, write_image
@@ -43,9 +43,8 @@ def test_a_preview_at_full_size_is_the_pipelines_result(tmp_path, hint_echo_mode
         preview = colorize_preview(
             load_checked_model(spec),
             spec,
-            scan,
+            open_preview(scan, max_side=240),
             HintsFile(str(hints_path), hints_data, "x"),
-            max_side=240,
             vividness=1.5 if options else 1.0,
             mirror_average=not options,
         )
@@ -62,8 +61,9 @@ def test_a_preview_fits_the_screen_and_keeps_the_colors(tmp_path, hint_echo_mode
     data = scan_path.read_bytes()
     scan = prepare_scan(str(scan_path), "a.png", "", data, "", spec.input_size, False)
     model = load_checked_model(spec)
-    hinted = colorize_preview(model, spec, scan, HintsFile("h", hints_path.read_bytes(), ""), max_side=60)
-    plain = colorize_preview(model, spec, scan, None, max_side=60)
+    opened = open_preview(scan, max_side=60)
+    hinted = colorize_preview(model, spec, opened, HintsFile("h", hints_path.read_bytes(), ""))
+    plain = colorize_preview(model, spec, opened, None)
     assert hinted.pixels.shape == plain.pixels.shape == (10, 60, 3)
     assert plain.hint_delta_e2000 is None and hinted.hint_delta_e2000 < 5.0
     b, g, r = hinted.pixels[5, 7].astype(int)  # (30, 20) of the scan: the red known color
