@@ -17,7 +17,15 @@ import numpy as np
 
 from models.registry import ModelSpec
 from pipeline.inference import model_batch, predict_ab
-from pipeline.scans import HintsFile, Scan, colorize_scan, scan_hint_delta_e2000, spread_hints, with_hints
+from pipeline.scans import (
+    HintsFile,
+    Scan,
+    colorize_scan,
+    prepare_scan,
+    scan_hint_delta_e2000,
+    spread_hints,
+    with_hints,
+)
 from transforms.hints import spreading_solver
 
 
@@ -37,6 +45,18 @@ class Preview:
     pixels: np.ndarray  # uint8 BGR, at most `max_side` pixels on its longer side
     colorfulness: float  # of this reduced copy
     hint_delta_e2000: float | None  # at the scan's own resolution, as the table records it
+
+
+def warm_up(model, spec: ModelSpec, mirror_average: bool = True) -> None:
+    """One preview of a small near-white scan with a saturated known color, which sRGB cannot show there.
+
+    The first builds the model's graph and the recombination's chroma table (seconds each), so
+    the first preview a user waits for does not.
+    """
+    blank = cv2.imencode(".png", np.full((8, 8), 250, np.uint8))[1].tobytes()
+    scan = prepare_scan("blank.png", "blank.png", "", blank, "", spec.input_size, keep_truth=False)
+    hints = HintsFile("blank.json", b'{"points": [{"x": 1, "y": 1, "color": "#ff00ff", "radius": 8}]}', "")
+    colorize_preview(model, spec, open_preview(scan, 8), hints if spec.takes_hints else None, 1.0, mirror_average)
 
 
 def open_preview(scan: Scan, max_side: int) -> PreviewScan:

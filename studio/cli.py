@@ -11,6 +11,7 @@ import sys
 from models.registry import resolve_model
 from pipeline.inference import limit_cpu_threads, load_checked_model
 from pipeline.options import non_negative_int, vividness_factor
+from pipeline.preview import warm_up
 
 DEFAULT_PORT = 8765
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         limit_cpu_threads(arguments.inference_threads)
         model = load_checked_model(spec)
+        warm_up(model, spec, arguments.mirror_average)
         os.makedirs(arguments.hints, exist_ok=True)
         archive = Archive(arguments.input, arguments.hints, arguments.output)
     except (ValueError, OSError) as error:
@@ -121,5 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(studio, key, arguments.port, hosts)
     config = uvicorn.Config(app, host=arguments.host, port=arguments.port, log_level="warning", server_header=False)
     server = uvicorn.Server(config)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # Ctrl+C: uvicorn has shut down; raised again only to end the process
+        pass
+    print("revivacolor studio: stopped", file=sys.stderr)
     return 0 if server.started else 1

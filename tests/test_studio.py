@@ -335,3 +335,13 @@ def test_the_command_line(tmp_path, capsys, tiny_model):
     )
     assert code == 1 and "needs a model that takes known colors" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "h")
+
+
+def test_the_studio_benchmark_measures_the_gallery_and_the_preview(tmp_path, hint_echo_model):
+    from benchmarks import studio as benchmark
+
+    gallery = benchmark.measure_gallery(tmp_path / "gallery", 30)
+    assert gallery["scans"] == 30 and gallery["time_to_first_page_s"] >= 0 and gallery["peak_rss_mb"] > 0
+    photo = write_image(tmp_path / "photo.png", cv2.cvtColor(color_photo(30, 40), cv2.COLOR_BGR2GRAY))
+    (result,) = benchmark.measure_preview(photo, str(hint_echo_model), threads=0, changes=2, sizes=(None,))
+    assert result["scan"] == "40x30" and result["preview_median_s"] > 0

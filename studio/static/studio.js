@@ -523,5 +523,6 @@ function setUp() {
   failing(showGallery)();
 }
 
-window.studio = {state, previewColorAt, openScan};
+// For tests and the documentation's screenshots.
+window.studio = {state, previewColorAt, openScan, select: (index) => { state.selected = index; updateControls(); draw(); }};
 setUp();
