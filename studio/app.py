@@ -25,7 +25,6 @@ from studio.archive import NotServed
 from studio.guard import BodyTooLarge, Guard, cookie_name
 from studio.images import crop, encode_jpeg, fitted
 from studio.session import Studio
-from transforms.codec import decode_scan
 
 logger = logging.getLogger("revivacolor.studio")
 STATIC = Path(__file__).parent / "static"
@@ -106,15 +105,9 @@ def create_app(studio: Studio, key: str, port: int, hosts: list[str]) -> Guard:
         return _json(studio.describe(request.query_params.get("path")))
 
     def image(request: Request) -> Response:
-        """The whole scan (or its colorized copy) fitted into `max` pixels."""
-        relative, side = request.query_params.get("path"), _integer(request, "max", 1600, 16, MAX_SIDE)
-        if request.query_params.get("kind", "scan") == "scan":
-            return _jpeg(fitted(studio.decoded(relative).pixels, side))
-        path = studio.archive.result_path(studio.archive.scan(relative))
-        if path is None:
-            raise HTTPException(404, f"{relative} has no colorized copy in --output")
-        with open(path, "rb") as handle:
-            return _jpeg(fitted(decode_scan(handle.read()).pixels, side))
+        """The whole scan fitted into `max` pixels."""
+        side = _integer(request, "max", 1600, 16, MAX_SIDE)
+        return _jpeg(fitted(studio.decoded(request.query_params.get("path")).pixels, side))
 
     def region(request: Request) -> Response:
         """A region of the scan (x, y, w, h in scan pixels) at the size it is shown (width, height)."""

@@ -8,6 +8,8 @@
   browser sends only with requests from the studio's own pages; other sites cannot read it.
 - Anything that writes (every request but GET and HEAD) needs the key in a header, which only the
   page's own script sets, and an Origin header naming this server.
+- A request a browser marks as coming from another page (Sec-Fetch-Site cross-site or same-site,
+  which includes other ports of this machine) is refused, even an image's.
 - Request bodies above a limit are refused (413) while they are read.
 """
 
@@ -72,6 +74,8 @@ class Guard:
             return 413, f"request body larger than {self.max_body} bytes"
         if scope["path"] in self.open_paths or scope["path"].startswith("/static/"):
             return None
+        if headers.get(b"sec-fetch-site") in (b"cross-site", b"same-site"):
+            return 403, "requests from other web pages are refused"
         header_key = headers.get(KEY_HEADER, b"")
         if scope["method"].encode() not in READING_METHODS:
             if not hmac.compare_digest(header_key, self.key):

@@ -44,11 +44,10 @@ class Studio:
         cache_folder: str,
         vividness: float = 1.0,
         mirror_average: bool = True,
-        max_pixels: int | None = None,
     ):
         self.archive, self.spec, self._model = archive, spec, model
         self.thumbnails = Thumbnails(cache_folder)
-        self.vividness, self.mirror_average, self.max_pixels = vividness, mirror_average, max_pixels
+        self.vividness, self.mirror_average = vividness, mirror_average
         self._decoded: OrderedDict[str, Scan] = OrderedDict()
         self._opened: OrderedDict[tuple[str, int], PreviewScan] = OrderedDict()  # the latest scans' previews
         self._lock = threading.Lock()  # one decode or model call at a time: they take the cores anyway
@@ -129,7 +128,6 @@ class Studio:
                 hashlib.sha256(data).hexdigest(),
                 self.spec.input_size,
                 keep_truth=False,
-                max_pixels=self.max_pixels,
             )
             self._decoded[relative] = scan
             while len(self._decoded) > DECODED_SCANS_KEPT:

@@ -231,6 +231,10 @@ def test_reading_needs_the_key_and_writing_needs_it_in_a_header_with_a_matching_
         response = write(client, "PUT", "/api/hints", body, **headers)
         assert response.status_code == 403, headers
     assert not (archive / "hints" / "box" / "a.json").exists()
+    for site in ("cross-site", "same-site"):  # an <img> on another site, or on another port of this machine
+        response = client.get("/api/thumbnail?path=box/a.png", headers={"Sec-Fetch-Site": site})
+        assert response.status_code == 403 and "other web pages" in response.json()["error"]
+    assert client.get("/api/scans", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
     form = write(
         client, "PUT", "/api/hints", b"path=box/a.png", **{"Content-Type": "application/x-www-form-urlencoded"}
     )

@@ -129,7 +129,7 @@ async function openScan(relative) {
   }
   say("opening " + relative);
   const scan = await (await api("/api/scan?" + query({path: relative}))).json();
-  const base = await loadImage("/api/image?" + query({path: relative, kind: "scan", max: BASE_SIDE}));
+  const base = await loadImage("/api/image?" + query({path: relative, max: BASE_SIDE}));
   Object.assign(state, {scan, base, region: null, preview: null, previewPixels: null, points: scan.hints.points.map(normalized),
                         selected: -1, undo: [], redo: []});
   state.savedPoints = JSON.stringify(scan.hints.error ? null : state.points);
