@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import write_image
 from tests.test_studio import GREEN, RED, make_archive, run_pipeline
 from transforms.hints import hex_to_ab
 from transforms.lab import bgr_to_lab
@@ -179,9 +180,18 @@ def test_an_archivist_marks_three_known_colors_and_the_pipeline_uses_them(studio
     saved = json.loads((root / "hints" / "box" / "a.json").read_text())
     assert saved == {"points": expected}
 
+    wait_for(browser, "document.querySelectorAll('#palette button').length === 3")  # the archive's colors
+    assert wait_for(browser, "window.studio.state.region && window.studio.state.region.key") == "0,0,240,40"
+
     ActionChains(browser).send_keys(Keys.PAGE_DOWN).perform()  # the next scan: its malformed hints file shown
     wait_for(browser, "document.getElementById('scan-name').textContent.startsWith('box/b.png')")
     assert "outside the 80x60 scan" in browser.find_element("id", "hints-error").text
+
+    reference = write_image(root / "reference.png", np.full((20, 30, 3), (40, 90, 200), np.uint8))  # BGR
+    browser.find_element("id", "reference-file").send_keys(str(reference))
+    wait_for(browser, "document.getElementById('reference').height === 20")
+    ActionChains(browser).move_to_element(browser.find_element("id", "reference")).click().perform()
+    wait_for(browser, "document.getElementById('color-text').value === '#c85a28'")  # the eyedropper's color
 
     rows = run_pipeline(root, hint_echo_model)
     assert rows["a.png"]["status"] == "ok" and rows["a.png"]["hints"] == 3
