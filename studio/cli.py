@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import os
 import secrets
+import socket
 import sys
 
 from models.registry import resolve_model
@@ -57,14 +58,24 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return arguments
 
 
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("0.0.0.0", "::")
+
+
 def served_hosts(host: str, port: int) -> list[str]:
-    """The Host headers the studio answers to: its address, and localhost's names when it listens there."""
+    """The Host headers the studio answers to: the address it listens on, and this machine's names where
+    that includes them (localhost's on 127.0.0.1; on every interface, 0.0.0.0, also its host names and addresses)."""
     names = {host}
-    if host in ("127.0.0.1", "localhost", "::1"):
-        names |= {"127.0.0.1", "localhost", "[::1]"}
-    return sorted(
-        f"[{name}]:{port}" if ":" in name and not name.startswith("[") else f"{name}:{port}" for name in names
-    )
+    if host in LOOPBACK_NAMES or host in WILDCARDS:
+        names |= set(LOOPBACK_NAMES)
+    if host in WILDCARDS:
+        names |= {socket.gethostname(), socket.getfqdn()}
+        try:
+            names |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+        except OSError:
+            pass  # a host name that does not resolve: its name is still accepted
+    names -= set(WILDCARDS)
+    return sorted(f"[{name}]:{port}" if ":" in name else f"{name}:{port}" for name in names)
 
 
 def _is_loopback(host: str) -> bool:
@@ -114,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             "reach it and has the address below (with its key) can read the scans and write hints",
             file=sys.stderr,
         )
-    shown = hosts[0] if arguments.host not in ("127.0.0.1", "localhost", "::1") else f"127.0.0.1:{arguments.port}"
+    shown = {**dict.fromkeys(LOOPBACK_NAMES, "127.0.0.1"), **dict.fromkeys(WILDCARDS, socket.getfqdn())}.get(
+        arguments.host, arguments.host
+    )
+    shown = f"[{shown}]:{arguments.port}" if ":" in shown else f"{shown}:{arguments.port}"
     print(
         f"revivacolor studio: {len(archive.scans)} scans under {archive.input}, hints in {archive.hints}, "
         f"model {spec.name} v{spec.version}\nopen http://{shown}/?key={key} (Ctrl+C stops)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import cv2
@@ -334,6 +335,8 @@ def test_the_command_line(tmp_path, capsys, tiny_model):
         assert message in capsys.readouterr().err
     assert served_hosts("127.0.0.1", 9000) == ["127.0.0.1:9000", "[::1]:9000", "localhost:9000"]
     assert served_hosts("192.168.1.5", 9000) == ["192.168.1.5:9000"]
+    everywhere = served_hosts("0.0.0.0", 9000)  # every interface: this machine's own names, never 0.0.0.0
+    assert {"127.0.0.1:9000", f"{socket.gethostname()}:9000"} <= set(everywhere) and "0.0.0.0:9000" not in everywhere
     code = command_main(
         ["studio", "--input", str(tmp_path / "scans"), "--hints", str(tmp_path / "h"), "--model", str(tiny_model)]
     )
