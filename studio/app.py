@@ -75,9 +75,9 @@ def create_app(studio: Studio, key: str, port: int, hosts: list[str]) -> Guard:
     """The app behind its Guard: only `hosts` in the Host header, the key for everything but the page's files."""
 
     def page(request: Request) -> Response:
-        cookie = request.cookies.get(cookie_name(port), "")
-        given = request.query_params.get("key", "")
-        if not (hmac.compare_digest(given, key) or hmac.compare_digest(cookie, key)):
+        cookie = request.cookies.get(cookie_name(port), "").encode()
+        given = request.query_params.get("key", "").encode()
+        if not (hmac.compare_digest(given, key.encode()) or hmac.compare_digest(cookie, key.encode())):
             raise HTTPException(403, "open the address that revivacolor studio printed: it holds the studio's key")
         html = (STATIC / "index.html").read_text().replace("{{key}}", escape(key))
         response = HTMLResponse(html, headers=SECURITY_HEADERS)

@@ -92,8 +92,9 @@ def write(client: TestClient, method: str, path: str, body, **headers) -> object
 
 def test_the_page_needs_the_printed_address_with_its_key(client):
     client.cookies.clear()
-    refused = client.get("/")
-    assert refused.status_code == 403 and "open the address" in refused.json()["error"]
+    for wrong in ({}, {"key": "guessed"}, {"key": "clé"}):
+        refused = client.get("/", params=wrong)
+        assert refused.status_code == 403 and "open the address" in refused.json()["error"]
     page = client.get("/", params={"key": KEY})
     assert page.status_code == 200 and f'content="{KEY}"' in page.text
     cookie = page.headers["set-cookie"]

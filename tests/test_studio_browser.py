@@ -107,19 +107,34 @@ def wait_for(browser, script: str, timeout: float = 30.0):
     raise AssertionError(f"timed out waiting for {script} (message: {message!r})")
 
 
-def click_scan_pixel(browser, x: int, y: int) -> None:
-    """A click on the center of scan pixel (x, y) where the editor shows it."""
-    from selenium.webdriver.common.actions.action_builder import ActionBuilder
-
+def on_screen(browser, x: int, y: int) -> tuple[int, int]:
+    """Where the editor shows the center of scan pixel (x, y), in the window."""
     left, top = browser.execute_script(
         "const v = window.studio.state.view, box = document.getElementById('scan-view').getBoundingClientRect();"
         "return [box.left + arguments[0] * v.scale + v.x, box.top + arguments[1] * v.scale + v.y]",
         x + 0.5,
         y + 0.5,
     )
+    return round(left), round(top)
+
+
+def click_scan_pixel(browser, x: int, y: int) -> None:
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
     actions = ActionBuilder(browser)
-    actions.pointer_action.move_to_location(round(left), round(top))
+    actions.pointer_action.move_to_location(*on_screen(browser, x, y))
     actions.pointer_action.click()
+    actions.perform()
+
+
+def drag_scan_pixel(browser, start: tuple[int, int], end: tuple[int, int]) -> None:
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(browser)
+    actions.pointer_action.move_to_location(*on_screen(browser, *start))
+    actions.pointer_action.pointer_down()
+    actions.pointer_action.move_to_location(*on_screen(browser, *end))
+    actions.pointer_action.pointer_up()
     actions.perform()
 
 
@@ -167,6 +182,10 @@ def test_an_archivist_marks_three_known_colors_and_the_pipeline_uses_them(studio
     ActionChains(browser).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT).key_up(
         Keys.CONTROL
     ).perform()
+    assert browser.execute_script("return window.studio.state.points") == expected
+    drag_scan_pixel(browser, (30, 20), (36, 24))  # drag a point, then undo the move
+    assert browser.execute_script("return window.studio.state.points[0]") == dict(expected[0], x=36, y=24)
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
     assert browser.execute_script("return window.studio.state.points") == expected
 
     shown = json.dumps(json.dumps(expected, separators=(",", ":")))  # as the page's JSON.stringify writes them
