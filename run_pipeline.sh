@@ -5,6 +5,7 @@
 # output/*/report.html. With arguments: run the pipeline with them (see README.md or --help).
 #
 #   ./run_pipeline.sh --input /archive/scans --output /archive/colorized [--model default] [...]
+#   ./run_pipeline.sh studio --input /archive/scans --hints /archive/hints [--output /archive/colorized]
 #
 # On Dataflow with one GPU per worker: scripts/dataflow_gpu.sh (docs/cloud.md).
 set -euo pipefail
@@ -17,5 +18,9 @@ if [ "$#" -eq 0 ]; then
   cd "$here"
   "$here/.venv/bin/python" -m pipeline --input samples/gray --output output/gray --hints samples/hints
   exec "$here/.venv/bin/python" -m pipeline --input samples/color --output output/color --evaluate
+fi
+if [ "$1" = studio ]; then
+  shift
+  exec "$here/.venv/bin/python" -m studio "$@"  # the hint studio (docs/hints.md)
 fi
 exec "$here/.venv/bin/python" -m pipeline "$@"

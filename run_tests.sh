@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/ensure_venv.sh test
-# Debian packages the tests use: chromium (the report in a browser), exiftool (the independent reader of
-# the metadata we write) and icc-profiles-free (real ICC profiles on the test scans).
+# Debian packages the tests use: chromium and chromium-driver (the report and the studio in a browser),
+# exiftool (the independent reader of the metadata we write) and icc-profiles-free (real ICC profiles).
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v exiftool >/dev/null || missing+=(libimage-exiftool-perl)
 [ -e /usr/share/color/icc/Gray-CIE_L.icc ] || missing+=(icc-profiles-free)
 if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -220,19 +221,7 @@ def prepare_scan(
     icc_profile, icc_description, profile_warnings = input_profile(decoded)
     source_metadata = read_source_metadata(data, decoded.turned_upright)
     grid, box = model_input(profile_lightness(decoded.pixels, icc_profile), inference_size)
-    hint_fields = {}
-    if hints_file is not None:
-        try:
-            hints = parse_hints(hints_file.data, decoded.width, decoded.height)
-        except ValueError as error:
-            raise ValueError(f"hints file {hints_file.location}: {error}") from error
-        hint_fields = {
-            "hints": hints,
-            "hints_path": hints_file.location,
-            "hints_sha256": hints_file.sha256,
-            "model_hints": hint_grid(hints, box, decoded.width, decoded.height, inference_size),
-        }
-    return Scan(
+    scan = Scan(
         source_path=source_path,
         relative_path=relative,
         output_path=output_path,
@@ -245,12 +234,29 @@ def prepare_scan(
         model_input=grid,
         letterbox=box,
         truth_pixels=decoded.pixels if keep_truth and decoded.pixels.ndim == 3 else None,
-        seconds=time.perf_counter() - started,
+        seconds=0.0,
         icc_profile=icc_profile,
         icc_description=icc_description,
         source_metadata=source_metadata,
         warnings=profile_warnings + source_metadata.warnings,
-        **hint_fields,
+    )
+    if hints_file is not None:
+        scan = with_hints(scan, hints_file)
+    return dataclasses.replace(scan, seconds=time.perf_counter() - started)
+
+
+def with_hints(scan: Scan, hints_file: HintsFile) -> Scan:
+    """The scan with a hints file's known colors, on the model's grid too; ValueError naming the file's problem."""
+    try:
+        hints = parse_hints(hints_file.data, scan.width, scan.height)
+    except ValueError as error:
+        raise ValueError(f"hints file {hints_file.location}: {error}") from error
+    return dataclasses.replace(
+        scan,
+        hints=hints,
+        hints_path=hints_file.location,
+        hints_sha256=hints_file.sha256,
+        model_hints=hint_grid(hints, scan.letterbox, scan.width, scan.height, scan.model_input.shape[0]),
     )
 
 
@@ -325,6 +331,16 @@ def scan_hint_delta_e2000(scan: Scan, prediction: np.ndarray) -> float | None:
     return hint_delta_e2000(lightness, ab_at, scan.hints)
 
 
+def spread_hints(scan: Scan, prediction: np.ndarray, solver=None) -> np.ndarray:
+    """The model's prediction with the scan's known colors met and spread over their regions (if it has any).
+
+    `solver`: `spreading_solver` of the scan's model input, when it is colorized more than once.
+    """
+    if scan.model_hints is None:
+        return prediction
+    return spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox, solver)
+
+
 def finish_scan(
     scan: Scan,
     prediction: np.ndarray,
@@ -336,12 +352,11 @@ def finish_scan(
 
     `prediction` is the model's (size, size, 2) output for `scan.model_input`; the result keeps the
     scan's size and, where the format holds it, its bit depth (`output_bit_depth`). A scan's known
-    colors are met and spread over their regions first (`spread_known_colors`). With a `colorization`,
+    colors are met and spread over their regions first (`spread_hints`). With a `colorization`,
     the file gets the scan's metadata, the ICC profile of `colorization.output_profile` (sRGB by
     default; a BMP, which holds no profile, is always sRGB) and the label (`pipeline.archival`).
     """
-    if scan.model_hints is not None:
-        prediction = spread_known_colors(prediction, scan.model_input, scan.model_hints, scan.letterbox)
+    prediction = spread_hints(scan, prediction)
     bit_depth = output_bit_depth(image_format, scan.bit_depth)
     warnings = scan.warnings
     wanted = colorization.output_profile if colorization is not None else "srgb"

@@ -50,6 +50,7 @@ def wheels(tmp_path_factory) -> dict[str, Path]:
         names = set(zipfile.ZipFile(wheel).namelist())
         assert BUNDLED <= names and "pipeline/__main__.py" in names and "transforms/lab.py" in names
         assert "transforms/profiles/Gray.icc" in names  # read by transforms.icc at run time
+        assert {"studio/__main__.py", "studio/static/index.html", "studio/static/studio.js"} <= names
     return built
 
 
@@ -83,3 +84,5 @@ def test_installed_package_colorizes_the_samples(wheels, kind, tmp_path):
     written = (path.name for path in output.glob("*.*") if path.name != "report.html" and path.name[0] != ".")
     assert sorted(written) == SAMPLES  # beside them, the report and the hidden .revivacolor bookkeeping
     assert (output / "report.html").is_file() and list((output / "metadata").glob("*.parquet"))
+    studio = _run([venv / "bin" / "revivacolor", "studio", "--help"], workdir, PYTHONPATH=dependencies)
+    assert "usage: revivacolor studio" in studio.stdout and "--hints" in studio.stdout

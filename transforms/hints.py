@@ -146,7 +146,24 @@ def _affinities(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return rows[valid], ids[valid], weights[valid]
 
 
-def spread_known_colors(prediction: np.ndarray, lightness: np.ndarray, hints: np.ndarray, box: Letterbox) -> np.ndarray:
+def spreading_solver(lightness: np.ndarray, box: Letterbox):
+    """The factorized system of `spread_known_colors` for one scan's letterboxed L (scipy's `splu`).
+
+    It depends on L alone: a scan whose known colors change (the studio's preview) factorizes it once.
+    """
+    from scipy.sparse import csr_matrix, identity
+    from scipy.sparse.linalg import splu
+
+    inside = lightness[box.top : box.top + box.height, box.left : box.left + box.width].reshape(box.height, box.width)
+    rows, columns, weights = _affinities(inside.astype(np.float64))
+    count = box.height * box.width
+    neighbours = csr_matrix((weights, (rows, columns)), shape=(count, count))
+    return splu((identity(count, format="csr") * (1.0 + SCREENING) - neighbours).tocsc())
+
+
+def spread_known_colors(
+    prediction: np.ndarray, lightness: np.ndarray, hints: np.ndarray, box: Letterbox, solver=None
+) -> np.ndarray:
     """The prediction (size, size, 2) with every known color met and its correction spread along L.
 
     The model learns to use hints, but only approximately; what it leaves between a hint and
@@ -155,20 +172,16 @@ def spread_known_colors(prediction: np.ndarray, lightness: np.ndarray, hints: np
     the corrections and the hints' mask each diffuse along L (a screened system: every pixel
     the L-weighted mean of its neighbours, less a little), and their ratio is each pixel's
     affinity-weighted mean correction, taken whole near the hints and fading far from them.
+    `solver`: the system already factorized for this L (`spreading_solver`).
     """
-    from scipy.sparse import csr_matrix, identity
-    from scipy.sparse.linalg import splu
-
     inside = (slice(box.top, box.top + box.height), slice(box.left, box.left + box.width))
     mask = hints[inside][..., 2]
     if not mask.any():
         return prediction
-    rows, columns, weights = _affinities(lightness[inside].reshape(mask.shape).astype(np.float64))
-    count = mask.size
-    neighbours = csr_matrix((weights, (rows, columns)), shape=(count, count))
-    system = (identity(count, format="csr") * (1.0 + SCREENING) - neighbours).tocsc()
+    if solver is None:
+        solver = spreading_solver(lightness, box)
     sources = np.concatenate([(hints[inside][..., :2] - prediction[inside]) * mask[..., None], mask[..., None]], -1)
-    spread = splu(system).solve(sources.reshape(count, 3).astype(np.float64)).reshape(*mask.shape, 3)
+    spread = solver.solve(sources.reshape(mask.size, 3).astype(np.float64)).reshape(*mask.shape, 3)
     correction = spread[..., :2] / np.maximum(spread[..., 2:], FULL_SHARE)
     result = prediction.copy()
     result[inside] += correction.astype(prediction.dtype)
