@@ -34,8 +34,17 @@ def _run(command: list, cwd: Path, **environment: str) -> subprocess.CompletedPr
 def wheels(tmp_path_factory) -> dict[str, Path]:
     """A wheel built from the source tree, and one built from the sdist (what `pip install SDIST` does)."""
     work = tmp_path_factory.mktemp("dist")
-    source = work / "source"  # a clean copy: no build/, egg-info or .venv of this checkout leaks in
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__"))
+    source = work / "source"  # a clean copy of what git sees: no build/, .venv, data/ or runs/ of this checkout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if (ROOT / name).is_file():  # not a file deleted but still in the index
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     _run([sys.executable, "setup.py", "-q", "sdist", "--dist-dir", work / "sdist"], source)
     (sdist,) = (work / "sdist").glob("revivacolor-*.tar.gz")
     names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
