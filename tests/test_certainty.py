@@ -110,13 +110,15 @@ def test_fitting_sets_the_curve_and_the_pipeline_colors_with_it(certainty_model,
     assert [row["status"] for row in rows] == ["ok", "ok"] and all(row["model"] == "sure" for row in rows)
 
 
-def test_the_chosen_curve_is_the_best_on_the_first_folder_that_is_no_worse_on_the_others():
-    def row(curve, first, second):
-        return {
-            **dict(zip(fit_certainty.CURVE_KEYS, curve, strict=True)),
-            "a delta_e2000": first,
-            "b delta_e2000": second,
-        }
+def test_the_chosen_curve_paints_the_least_cast_among_the_best_that_are_no_worse_elsewhere():
+    def row(curve, first, second, cast):
+        scores = {"a delta_e2000": first, "b delta_e2000": second, "a cast": cast, "b cast": cast}
+        return {**dict(zip(fit_certainty.CURVE_KEYS, curve, strict=True)), **scores}
 
-    table = [row(fit_certainty.PASS_THROUGH, 10.0, 8.5), row((1, 1, 2), 9.0, 8.9), row((1, 1, 1.5), 9.5, 8.4)]
-    assert fit_certainty.choose(table, ["a", "b"]) is table[2]
+    table = [
+        row(fit_certainty.PASS_THROUGH, 9.50, 8.5, 6.0),
+        row((1, 1, 1), 9.53, 8.4, 5.0),  # as good within the seeds' spread, less cast: chosen
+        row((2, 1, 1), 9.53, 8.6, 4.0),  # worse on the second folder
+        row((3, 1, 1), 9.70, 8.0, 3.0),  # clearly worse on the first
+    ]
+    assert fit_certainty.choose(table, ["a", "b"]) is table[1]
