@@ -80,13 +80,14 @@ def model_probes(model_name: str) -> dict[str, float]:
     return {"blank_chroma": blank_chroma(model, spec), "images_per_s": inference_speed(model, spec)}
 
 
+def image_lab(path: str) -> np.ndarray:
+    """An image file's CIELAB, float (sRGB, D65)."""
+    return bgr_to_lab(to_float_bgr(decode_scan(Path(path).read_bytes()).pixels))
+
+
 def result_chroma(row: dict) -> dict[str, float | None]:
     """`chroma_by_truth` of one --evaluate row: its written result against its source, the original."""
-    lab = [
-        bgr_to_lab(to_float_bgr(decode_scan(Path(path).read_bytes()).pixels))
-        for path in (row["output_path"], row["source_path"])
-    ]
-    return chroma_by_truth(*lab)
+    return chroma_by_truth(image_lab(row["output_path"]), image_lab(row["source_path"]))
 
 
 def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> None:
@@ -166,18 +167,18 @@ def skin_bleed(hinted: dict[str, dict], automatic: dict[str, dict], hints: Path,
     """Mean `far_skin_change` over the photos with a face: what known colors did to the skin they were not on."""
     changes = []
     for path, row in hinted.items():
-        truth = decode_scan(Path(path).read_bytes()).pixels
-        faces = detect_faces(quantize(to_float_bgr(truth), 8))
+        truth = to_float_bgr(decode_scan(Path(path).read_bytes()).pixels)
+        faces = detect_faces(quantize(truth, 8))
         if not faces:
             continue
         relative = relative_path(path, input_base(data))
         points = json.loads(Path(hints_location(str(hints), relative)).read_text())["points"]
-        truth_lab, hinted_lab, automatic_lab = (
-            bgr_to_lab(to_float_bgr(decode_scan(Path(image).read_bytes()).pixels))
-            for image in (path, row["output_path"], automatic[path]["output_path"])
-        )
         change = far_skin_change(
-            truth_lab, automatic_lab, hinted_lab, faces, [(point["x"], point["y"]) for point in points]
+            bgr_to_lab(truth),
+            image_lab(automatic[path]["output_path"]),
+            image_lab(row["output_path"]),
+            faces,
+            [(point["x"], point["y"]) for point in points],
         )
         if change is not None:
             changes.append(change)
