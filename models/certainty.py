@@ -22,6 +22,7 @@ Tensor = Any  # a tensor of the active Keras backend, or a NumPy array
 
 LOG_SCALE_LIMITS = (-7.0, 1.0)  # log s in a/b / 128 units: from a 0.1-unit to a 350-unit doubt
 LOG_SCALE_START = -2.7  # about a 9-unit doubt, the L1 error of the default model on validation photos
+PASS_THROUGH = (1e-3, 1.0, 1.0)  # threshold, softness, max_gain: the median as it is, but where C < s / 1000
 CHROMA_FLOOR = 1e-4  # a/b / 128 units, under the logarithm of the chroma
 
 
@@ -69,7 +70,13 @@ class ConfidentChroma(layers.Layer):
     a threshold near 0 it passes the median through, as a model without the head.
     """
 
-    def __init__(self, threshold: float = 1e-3, softness: float = 1.0, max_gain: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        threshold: float = PASS_THROUGH[0],
+        softness: float = PASS_THROUGH[1],
+        max_gain: float = PASS_THROUGH[2],
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.initial = {"threshold": threshold, "softness": softness, "max_gain": max_gain}
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from models.certainty import ConfidentChroma
+from models.certainty import PASS_THROUGH, ConfidentChroma
 from models.registry import file_sha256, load_keras_file, resolve_model
 from pipeline.inference import agreed_colors, model_batch
 from pipeline.scans import is_scan_file
@@ -40,7 +40,6 @@ from transforms.metrics import chroma_by_truth, colorfulness, delta_e2000
 THRESHOLDS = (0.35, 0.5, 0.7, 1.0, 1.4, 2.0)
 SOFTNESSES = (0.35, 0.7, 1.4)
 MAX_GAINS = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
-PASS_THROUGH = (1e-3, 1.0, 1.0)  # the median as it is: gain 1 but where the chroma is below 1/1000 of its doubt
 CURVE_KEYS = ("threshold", "softness", "max_gain")
 SEED_SPREAD = 0.05  # CIEDE2000 between training seeds of one recipe on val/scenes (docs/models.md): not a difference
 
