@@ -3,8 +3,9 @@
 Every generator maps L / 100, shape (size, size, 1), to a/b / 128, shape
 (size, size, 2), through a tanh, so any of them plugs into the same pipeline.
 `size=None` builds a network that takes any size its down-sampling divides (used
-to train on crops and validate on whole images). Only built-in Keras layers are
-used: the saved files load with safe_mode on.
+to train on crops and validate on whole images). Besides built-in Keras layers only two of our
+own are used, registered for Keras (`ConfidentChroma`, `HintAttention`): the saved files load
+with safe_mode on through `models.registry.load_keras_file`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from models.efficientnet import (
     efficientnet_lite2_encoder,
     efficientnet_lite2_encoder_untrained,
 )
+from models.hint_attention import carried_hints
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
 from transforms.hints import HINT_CHANNELS
 from transforms.lab import AB_SCALE
@@ -148,6 +150,7 @@ ENCODERS = {
 }
 
 
+HINT_LAYERS = ("hints", "carried", "hint_attention")  # name prefixes of the known-colors paths' layers
 HINT_GAIN = 10.0  # under Adam, a path whose input is k times larger learns about k times faster
 
 
@@ -172,6 +175,20 @@ def add_hints(x, hints, stride: int, name: str):
     return layers.Add(name=name)([x, hint_term(hints, stride, x.shape[-1], name)])
 
 
+def add_carried(x, carried, stride: int, name: str):
+    """x plus the known colors that `HintAttention` carried over its grid, `stride` times coarser than x.
+
+    Like `hint_term`, the convolution starts at zero and its input is scaled by HINT_GAIN.
+    """
+    carried = layers.UpSampling2D(stride, interpolation="bilinear", name=f"{name}_up")(carried)
+    carried = layers.Rescaling(HINT_GAIN, name=f"{name}_scale")(carried)
+    term = layers.Conv2D(x.shape[-1], 3, padding="same", kernel_initializer="zeros", name=f"{name}_conv")(carried)
+    return layers.Add(name=name)([x, term])
+
+
+CARRIED_FROM_LEVEL = 1  # HintAttention matches on the decoder's features at stride 8, after this level
+
+
 def add_scene_context(x, encoded, name: str = "scene"):
     """x plus what the whole picture shows: the encoder's deepest features averaged over the image.
 
@@ -184,14 +201,24 @@ def add_scene_context(x, encoded, name: str = "scene"):
     return layers.Add(name=name)([x, context])
 
 
-def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hints=None, scene_context: bool = False):
+def unet_features(
+    inputs,
+    size: int | None,
+    pretrained: bool,
+    encoder: str,
+    hints=None,
+    scene_context: bool = False,
+    hint_attention: bool = False,
+):
     """The shared U-Net body: features at half the input's resolution (stride 2).
 
     L is fed to an ImageNet-pretrained encoder as a gray RGB image with the encoder's own
     normalization, so it starts out recognizing faces, clothes, skies and plants instead
     of learning them from a few thousand photos; a light decoder with skip connections
     brings its features back up. Known colors (`hints`, optional) join the decoder at
-    every level (Zhang et al. 2017 feed them beside L; here the encoder stays ImageNet's).
+    every level (Zhang et al. 2017 feed them beside L; here the encoder stays ImageNet's);
+    with `hint_attention`, also as `HintAttention` carries them over the stride-8 grid, at the
+    finer levels.
     """
     pretrained_encoder, untrained_encoder, mean, std = ENCODERS[encoder]
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
@@ -201,11 +228,16 @@ def unet_features(inputs, size: int | None, pretrained: bool, encoder: str, hint
     if scene_context:
         x = add_scene_context(x, encoded)
     x = add_hints(x, hints, 32, "hints_reduce")
+    carried = None
     for level, (skip, width) in enumerate(zip(reversed(skips), UNET_DECODER, strict=True)):
         x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skip])
         x = add_hints(conv_bn_act(x, width, f"decode{level}a"), hints, 16 >> level, f"hints{level}")
+        if carried is not None:
+            x = add_carried(x, carried, 1 << (level - CARRIED_FROM_LEVEL), f"carried{level}")
         x = conv_bn_act(x, width, f"decode{level}b")
+        if hint_attention and level == CARRIED_FROM_LEVEL:
+            carried = carried_hints(x, hints, 16 >> level)
     return x
 
 
@@ -216,18 +248,21 @@ def build_unet(
     hints: bool = False,
     scene_context: bool = False,
     certainty: bool = False,
+    hint_attention: bool = False,
 ) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
     `hints=True` adds a second input, `hints` (size, size, 3): known a/b / 128 and their
-    mask; all zeros means "no known colors" and gives the automatic result.
+    mask; all zeros means "no known colors" and gives the automatic result. `hint_attention=True`
+    (with hints) also carries each known color to the cells whose features match its own
+    (models.hint_attention).
     `certainty=True` adds a head that predicts how sure each pixel's color is, and the
     output's chroma follows it (models.certainty); the median a/b stay the layer `ab`.
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
-    features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context)
+    features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context, hint_attention)
     upsampled = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
     x = layers.Concatenate(name="skip_lightness")([upsampled, inputs])
     x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")

@@ -55,11 +55,12 @@ def object_clicks(ab: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     return np.array(rows), np.array(columns)
 
 
-def sample_hints(ab: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Hints (H, W, 3) for one crop's true a/b / 128 (H, W, 2): hint a, hint b, mask."""
+def sample_hints(ab: np.ndarray, rng: np.random.Generator, share: float = HINTS_SHARE) -> np.ndarray:
+    """Hints (H, W, 3) for one crop's true a/b / 128 (H, W, 2): hint a, hint b, mask; none at all
+    for 1 - `share` of the crops."""
     ab = np.asarray(ab, np.float32)
     height, width = ab.shape[:2]
-    if rng.random() >= HINTS_SHARE:
+    if rng.random() >= share:
         return no_hints(ab)
     if rng.random() < CLICKS_SHARE:
         rows, columns = object_clicks(ab, rng)

@@ -46,9 +46,10 @@ def load_keras_file(path: str):
     """A local .keras file loaded as every part of RevivaColor loads a model: safe mode on, our own layers known."""
     import keras
 
-    from models.certainty import CUSTOM_OBJECTS
+    from models import certainty, hint_attention
 
-    return keras.saving.load_model(path, custom_objects=CUSTOM_OBJECTS, compile=False, safe_mode=True)
+    custom_objects = certainty.CUSTOM_OBJECTS | hint_attention.CUSTOM_OBJECTS
+    return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
 
 
 def bundled_models() -> dict[str, ModelSpec]:

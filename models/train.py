@@ -26,11 +26,17 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from keras import layers
 
-from models.architectures import ANNEALED_MEAN_TEMPERATURE, ARCHITECTURES, ENCODERS, build_patchgan_discriminator
+from models.architectures import (
+    ANNEALED_MEAN_TEMPERATURE,
+    ARCHITECTURES,
+    ENCODERS,
+    HINT_LAYERS,
+    build_patchgan_discriminator,
+)
 from models.certainty import DOUBT_WEIGHT, laplace_nll, with_doubt
 from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
-from models.hints import no_hints, sample_hints
+from models.hints import HINTS_SHARE, no_hints, sample_hints
 from models.losses import LOSSES
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
@@ -81,7 +87,8 @@ class CropBatches(keras.utils.PyDataset):
 
     Training batches are random crops and flips in a new order every epoch, a `damage_share`
     of them with old-photo damage on L; validation batches are the whole grids, undamaged.
-    With `hints`, the input is (L, hints): sampled from the true colors for training, none for
+    With `hints`, the input is (L, hints): sampled from the true colors for a `hint_share` of the
+    training crops, none for the others and for
     validation (the automatic result is what the best epoch is chosen by). Every batch's
     randomness comes from (seed, epoch, batch index), so worker threads give the same batches
     in any order.
@@ -97,10 +104,12 @@ class CropBatches(keras.utils.PyDataset):
         hints: bool = False,
         seed: int = 0,
         workers: int = 1,
+        hint_share: float = HINTS_SHARE,
     ):
         super().__init__(workers=workers)
         self.grids, self.crop, self.batch_size = grids, crop, batch_size
         self.training, self.damage_share, self.hints, self.seed = training, damage_share, hints, seed
+        self.hint_share = hint_share
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -126,7 +135,9 @@ class CropBatches(keras.utils.PyDataset):
             )
         if not self.hints:
             return lightness, ab
-        hints = np.stack([sample_hints(colors, rng) if self.training else no_hints(colors) for colors in ab])
+        hints = np.stack(
+            [sample_hints(colors, rng, self.hint_share) if self.training else no_hints(colors) for colors in ab]
+        )
         return (lightness, hints), ab
 
     def random_crop(self, grid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -229,6 +240,7 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
             "hints": args.hints,
             "scene_context": args.scene_context,
             "certainty": args.certainty,
+            "hint_attention": args.hint_attention,
             "pretrained": pretrained,
         },
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
@@ -292,6 +304,11 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
         copy_matching_weights(source, generator, f"{args.encoder}_encoder" if args.arch in UNETS else None)
     if args.freeze_encoder:
         generator.get_layer(f"{args.encoder}_encoder").trainable = False  # its BatchNorm then keeps its statistics
+    if args.hints_only:  # only the known-colors paths learn, and not their biases: without hints,
+        for layer in generator.layers:  # their input is zero, and the model is exactly that of --init_from
+            layer.trainable = layer.name.startswith(HINT_LAYERS)
+            if layer.trainable and getattr(layer, "bias", None) is not None:
+                layer.bias.trainable = False
     reconstruction = LOSSES[args.loss]
     rate = learning_rate(args, 0 if train_grids is None else len(train_grids))
     if args.certainty:
@@ -369,6 +386,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--hints", action="store_true", help="unet: take known colors as a second input (trained on sampled hints)"
     )
     parser.add_argument(
+        "--hint_attention",
+        action="store_true",
+        help="with --hints: also carry each known color to where the decoder's features match its own "
+        "(models.hint_attention)",
+    )
+    parser.add_argument(
+        "--hints_only",
+        action="store_true",
+        help="with --hints and --init_from: train the known-colors paths only (not their biases), so that without "
+        "hints the model stays --init_from's",
+    )
+    parser.add_argument(
+        "--hint_share",
+        type=share,
+        default=HINTS_SHARE,
+        help=f"with --hints: the share of the training crops given known colors (default {HINTS_SHARE})",
+    )
+    parser.add_argument(
         "--scene_context",
         action="store_true",
         help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
@@ -431,6 +466,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--freeze_encoder is for unet and unet_classes")
     if args.certainty and not args.init_from:
         parser.error("--certainty trains a head on a trained model: give --init_from")
+    if args.hint_attention and not args.hints:
+        parser.error("--hint_attention carries known colors: give --hints")
+    if args.hints_only and not (args.hints and args.init_from):
+        parser.error("--hints_only trains the known-colors paths of a trained model: give --hints and --init_from")
     if args.train_colors and not args.certainty:
         parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
     for flag in ("hints", "scene_context", "certainty"):
@@ -462,7 +501,15 @@ def main(argv: list[str] | None = None) -> int:
     if train_grids is not None:
         workers = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that cut and damage the crops
         train = CropBatches(
-            train_grids, args.crop, args.batch_size, True, args.damage_share, args.hints, args.seed, workers
+            train_grids,
+            args.crop,
+            args.batch_size,
+            True,
+            args.damage_share,
+            args.hints,
+            args.seed,
+            workers,
+            args.hint_share,
         )
         val = CropBatches(load_grids(val_files, args.size), args.crop, args.batch_size, False, 0.0, args.hints)
         callbacks = training_callbacks(out, args.patience, args.max_minutes, args.average_from)
@@ -511,6 +558,9 @@ def main(argv: list[str] | None = None) -> int:
         "frozen_encoder": args.freeze_encoder,
         "scene_context": args.scene_context,
         "certainty": args.certainty,
+        "hint_attention": args.hint_attention,
+        "hints_only": args.hints_only,
+        "hint_share": args.hint_share if args.hints else None,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,

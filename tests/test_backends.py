@@ -72,13 +72,14 @@ def test_a_hint_model_trains_on_jax_where_tensorflow_cannot_be_imported(jax_with
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False).save(tmp_path / "start.keras")  # no ImageNet weights: --init_from replaces them
     command = [sys.executable, "-m", "models.train", "--data", str(tmp_path / "photos"), "--arch", "unet", "--hints",
-               "--init_from", str(tmp_path / "start.keras"), "--size", "64", "--crop", "64", "--batch_size", "2",
+               "--hint_attention", "--init_from", str(tmp_path / "start.keras"), "--size", "64", "--crop", "64",
+               "--batch_size", "2",
                "--epochs", "2", "--cosine_decay", "--average_from", "1", "--loss", "mae+psnr+ssim",
                "--out", str(tmp_path / "run"), "--name", "on_jax"]  # fmt: skip
     ran = subprocess.run(command, capture_output=True, text=True, env=jax_without_tensorflow, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     card = json.loads((tmp_path / "run" / "on_jax.json").read_text())
-    assert card["epochs_run"] == 2 and card["averaged_epochs"] == [1, 2] and card["hints"]
+    assert card["epochs_run"] == 2 and card["averaged_epochs"] == [1, 2] and card["hints"] and card["hint_attention"]
 
     model = keras.saving.load_model(tmp_path / "run" / "on_jax.keras", compile=False)  # here on TensorFlow
     lightness = np.linspace(0, 1, 64 * 64, dtype="float32").reshape(1, 64, 64, 1)

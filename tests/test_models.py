@@ -13,6 +13,7 @@ from models import train
 from models.architectures import ARCHITECTURES, build_patchgan_discriminator, build_unet
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
+from models.hint_attention import HintAttention
 from models.hints import MAX_POINTS, OBJECT_COLOR_TOLERANCE, object_clicks, sample_hints
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
@@ -315,12 +316,14 @@ def test_clicks_on_an_object_fall_on_its_own_color():
 
 
 def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_path):
-    """--hints and --scene_context add zero-initialized paths: with no hints it predicts what its --init_from did."""
+    """--hints, --hint_attention and --scene_context add zero-initialized paths: with no hints it predicts what
+    its --init_from did."""
     base = tmp_path / "base.keras"
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False).save(base)
     out = tmp_path / "run"
-    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--scene_context", "--rebalance_mix", "0.8",
+    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--hint_attention", "--scene_context",
+            "--rebalance_mix", "0.8",
             "--init_from", str(base),
             "--size", "64", "--crop", "64", "--batch_size", "2", "--epochs", "0", "--out", str(out),
             "--name", "h"]  # fmt: skip
@@ -331,7 +334,7 @@ def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_p
     before = keras.saving.load_model(base, compile=False).predict_on_batch(lightness)
     np.testing.assert_allclose(grown.predict_on_batch([lightness, hints]), before, atol=1e-5)
     first_card = json.loads((out / "h.json").read_text())
-    assert first_card["hints"] is True and first_card["scene_context"] is True
+    assert first_card["hints"] is True and first_card["scene_context"] is True and first_card["hint_attention"] is True
 
     argv[argv.index("0")] = "1"
     assert train.main(argv + ["--version", "2", "--freeze_encoder"]) == 0
@@ -389,3 +392,57 @@ def test_scene_context_lets_a_pixel_see_the_far_side_of_the_picture():
     kernel, bias = model.get_layer("scene_conv").get_weights()
     model.get_layer("scene_conv").set_weights([np.random.default_rng(1).normal(0, 0.1, kernel.shape), bias])
     assert not np.allclose(model.predict_on_batch(wide)[:, :, left], model.predict_on_batch(changed)[:, :, left])
+
+
+def test_hint_attention_carries_a_known_color_to_far_cells_that_match_it_and_not_to_others():
+    """A cell takes the known color of a cell whose features match its own, however far; a cell unlike
+    every known one takes none (the no-match slot); a known cell keeps its own color."""
+    features = np.zeros((1, 8, 8, 4), np.float32)
+    features[..., 0] = 1.0  # the "dress": most of the grid
+    features[0, 6:, 6:] = (0.0, 1.0, 0.0, 0.0)  # the "face": unlike the dress
+    hints = np.zeros((1, 8, 8, 3), np.float32)
+    hints[0, 0, 0] = (0.25 * 0.5, -0.5 * 0.5, 0.5)  # half the cell known, mean color (0.25, -0.5)
+    carried = keras.ops.convert_to_numpy(HintAttention()([features, hints]))[0]
+    np.testing.assert_allclose(carried[0, 0], (0.25, -0.5, 1.0), atol=0.01)
+    np.testing.assert_allclose(carried[5, 5], (0.25, -0.5, 1.0), atol=0.01)  # far, the same dress
+    np.testing.assert_allclose(carried[7, 7], (0.0, 0.0, 0.0), atol=0.01)  # the face takes nothing
+    nothing = keras.ops.convert_to_numpy(HintAttention()([features, np.zeros_like(hints)]))
+    np.testing.assert_array_equal(nothing, 0.0)
+
+
+def test_hint_attention_is_refused_without_hints(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--out", "y", "--hint_attention"])
+    assert "--hint_attention carries known colors: give --hints" in capsys.readouterr().err
+
+
+def test_training_the_hint_paths_only_keeps_the_automatic_model_exactly(photos, tmp_path):
+    """--hints_only: the known-colors paths learn (their kernels and the attention's matching), nothing else
+    does, not even their biases, so that without hints the trained model predicts exactly what it grew from."""
+    base = tmp_path / "base.keras"
+    keras.utils.set_random_seed(0)
+    build_unet(64, pretrained=False, hints=True).save(base)
+    out = tmp_path / "run"
+    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--hint_attention", "--hints_only",
+            "--hint_share", "1", "--init_from", str(base), "--size", "64", "--crop", "64", "--batch_size", "2",
+            "--epochs", "1", "--out", str(out), "--name", "h"]  # fmt: skip
+    assert train.main(argv) == 0
+    trained = keras.saving.load_model(out / "h.keras", compile=False, safe_mode=True)
+    started = keras.saving.load_model(base, compile=False, safe_mode=True)
+    lightness = np.random.default_rng(0).random((2, 64, 64, 1), np.float32)
+    hints = np.zeros((2, 64, 64, 3), np.float32)
+    np.testing.assert_array_equal(
+        trained.predict_on_batch([lightness, hints]), started.predict_on_batch([lightness, hints])
+    )
+    for name in ("decode1a_conv", "ab", "hints0_conv"):
+        for kept, before in zip(
+            trained.get_layer(name).get_weights()[1 if name == "hints0_conv" else 0 :],
+            started.get_layer(name).get_weights()[1 if name == "hints0_conv" else 0 :],
+            strict=True,
+        ):
+            np.testing.assert_array_equal(kept, before)  # hints0's bias, every weight of the others
+    assert not np.array_equal(
+        trained.get_layer("hints0_conv").get_weights()[0], started.get_layer("hints0_conv").get_weights()[0]
+    )
+    assert not np.array_equal(trained.get_layer("carried2_conv").get_weights()[0], 0)
+    assert json.loads((out / "h.json").read_text())["hints_only"] is True
