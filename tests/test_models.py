@@ -367,17 +367,26 @@ def test_evaluation_rows_for_pipeline_variants(tmp_path, tiny_model):
 
 
 def test_evaluation_gives_a_row_per_number_of_known_colors(tmp_path, hint_echo_model):
-    """tools.evaluate --hints 1 3: the model that echoes its hints is gray without them and nearer the truth with."""
+    """tools.evaluate --hints 3 --hint_seeds 2: the model that echoes its hints is gray without them and nearer
+    the truth with; the row is the mean of two runs, each with its own drawing of the points."""
+    from pipeline.records import read_metadata
     from tools.evaluate import evaluate_models
 
     for index in range(2):
         write_image(tmp_path / "photos" / f"p{index}.png", color_photo(30, 40, seed=index))
-    rows = evaluate_models(str(tmp_path / "photos"), [str(hint_echo_model)], tmp_path / "out", hint_counts=[1, 3])
-    assert [row["model"] for row in rows] == ["echo", "echo + 1 hints", "echo + 3 hints"]
-    automatic, one, three = rows
+    rows = evaluate_models(str(tmp_path / "photos"), [str(hint_echo_model)], tmp_path / "out", [3], hint_seeds=2)
+    assert [row["model"] for row in rows] == ["echo", "echo + 3 hints (2 drawings)"]
+    automatic, three = rows
     assert automatic["cast"] == pytest.approx(0.0, abs=0.5)  # gray: no cast on the neutral pixels
     assert three["vs_no_hints"] < 1 and three["psnr_gain"] > 0 and three["hint_delta_e2000"] is not None
-    assert 0 <= one["worse_with_hints"] <= 1 and three["skin_bleed"] is None  # no face in these photos
+    assert 0 <= three["worse_with_hints"] <= 1 and three["skin_bleed"] is None  # no face in these photos
+    drawings = [
+        (tmp_path / "out" / "hints" / "3" / f"seed{seed}" / "photos" / "p0.json").read_text() for seed in (0, 1)
+    ]
+    assert drawings[0] != drawings[1]
+    runs = [read_metadata(str(path)) for path in sorted((tmp_path / "out" / "photos").glob("*_3_hints_seed_[01]"))]
+    per_run = [np.mean(run.column("delta_e2000").to_pylist()) for run in runs]
+    assert per_run[0] != per_run[1] and three["delta_e2000"] == pytest.approx(np.mean(per_run))
 
 
 def test_scene_context_lets_a_pixel_see_the_far_side_of_the_picture():

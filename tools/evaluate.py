@@ -191,38 +191,53 @@ def evaluate_models(
     out: Path,
     hint_counts: list[int] = (),
     variants: list[tuple[str, ...]] = (),
+    hint_seeds: int = 1,
 ) -> list[dict]:
     """Every model's summary on one folder, with its share of photos better than gray.
 
     For each of `hint_counts`, a model that takes hints gets a row with that many known colors per
     photo, and beside its scores against the same model's without hints: `vs_no_hints` (its mean
     CIEDE2000 as a share), `psnr_gain` (dB), `worse_with_hints` (the share of photos that hints made
-    worse) and `skin_bleed` (far_skin_change). Each of `variants` (pipeline options) adds a row for
-    every model but gray.
+    worse) and `skin_bleed` (far_skin_change). With `hint_seeds` above 1 the points are drawn that
+    many times (seeds 0, 1, ...) and the row is the mean over the drawings: with a photo or three of
+    a folder, one drawing's points can fall on the photo's easiest or hardest pixels. Each of
+    `variants` (pipeline options) adds a row for every model but gray.
     """
-    hint_folders = {}
-    for count in hint_counts:
-        hint_folders[count] = out / "hints" / str(count) / Path(data).name
-        write_sampled_hints(data, hint_folders[count], count)
-    results = []
+    results = []  # (summary, [each run's rows by source path])
     for name in model_names:
         automatic = evaluate(data, name, out)
-        results.append(automatic)
+        results.append((automatic[0], [automatic[1]]))
         if name != GRAY:
-            results.extend(evaluate(data, name, out, pipeline_args=variant) for variant in variants)
-        if not resolve_model(name).takes_hints:
-            continue
-        for count, folder in hint_folders.items():
-            summary, rows = evaluate(data, name, out, folder, hints_label=f"{count} hints")
-            summary["vs_no_hints"] = summary["delta_e2000"] / automatic[0]["delta_e2000"]
-            summary["psnr_gain"] = summary["psnr"] - automatic[0]["psnr"]
-            summary["worse_with_hints"] = 1.0 - share_better(rows, automatic[1])
-            summary["skin_bleed"] = skin_bleed(rows, automatic[1], folder, data)
-            results.append((summary, rows))
-    gray = next((rows for (summary, rows) in results if summary["model"] == GRAY), None)
-    for summary, rows in results:
-        summary["better_than_gray"] = share_better(rows, gray) if gray else None
+            for variant in variants:
+                summary, rows = evaluate(data, name, out, pipeline_args=variant)
+                results.append((summary, [rows]))
+        if resolve_model(name).takes_hints:
+            results.extend(hinted(data, name, out, count, hint_seeds, automatic) for count in hint_counts)
+    gray = next((runs[0] for (summary, runs) in results if summary["model"] == GRAY), None)
+    for summary, runs in results:
+        summary["better_than_gray"] = statistics.fmean(share_better(rows, gray) for rows in runs) if gray else None
     return [summary for summary, _ in results]
+
+
+def hinted(
+    data: str, name: str, out: Path, count: int, seeds: int, automatic: tuple[dict, dict[str, dict]]
+) -> tuple[dict, list[dict[str, dict]]]:
+    """One model's row with `count` known colors per photo, the mean over `seeds` drawings of the points."""
+    (baseline, baseline_rows), runs = automatic, []
+    for seed in range(seeds):
+        folder = out / "hints" / str(count) / f"seed{seed}" / Path(data).name
+        write_sampled_hints(data, folder, count, seed)
+        summary, rows = evaluate(data, name, out, folder, hints_label=f"{count} hints seed {seed}")
+        summary["vs_no_hints"] = summary["delta_e2000"] / baseline["delta_e2000"]
+        summary["psnr_gain"] = summary["psnr"] - baseline["psnr"]
+        summary["worse_with_hints"] = 1.0 - share_better(rows, baseline_rows)
+        summary["skin_bleed"] = skin_bleed(rows, baseline_rows, folder, data)
+        runs.append((summary, rows))
+    merged = {"model": f"{resolve_model(name).name} + {count} hints" + (f" ({seeds} drawings)" if seeds > 1 else "")}
+    for key in [key for key in runs[0][0] if key != "model"]:  # scores (floats) averaged; the rest as they are
+        values = [summary[key] for summary, _ in runs if summary[key] is not None]
+        merged[key] = statistics.fmean(values) if values and isinstance(values[0], float) else next(iter(values), None)
+    return merged, [rows for _, rows in runs]
 
 
 def record_in_card(model_name: str, summaries: dict[str, dict]) -> None:
@@ -272,13 +287,25 @@ def main(argv: list[str] | None = None) -> int:
         help="also run hint-taking models with N known colors per photo (a row for each N: 1 3 10 30 is a curve)",
     )
     parser.add_argument(
+        "--hint_seeds",
+        type=int,
+        default=1,
+        metavar="K",
+        help="draw the --hints points K times (seeds 0 to K-1) and give each row the mean (default 1)",
+    )
+    parser.add_argument(
         "--vividness", type=float, nargs="+", default=[], help="also run each model at these vividness values"
     )
     parser.add_argument("--no_mirror_average", action="store_true", help="also run each model without mirror averaging")
     args = parser.parse_args(argv)
+    if args.hint_seeds < 1:
+        parser.error("--hint_seeds must be at least 1")
     variants = [("--vividness", str(value)) for value in args.vividness]
     variants += [("--no_mirror_average",)] * args.no_mirror_average
-    results = {data: evaluate_models(data, args.models, Path(args.out), args.hints, variants) for data in args.data}
+    results = {
+        data: evaluate_models(data, args.models, Path(args.out), args.hints, variants, args.hint_seeds)
+        for data in args.data
+    }
     if args.record:
         for name in args.models:
             model = resolve_model(name).name
