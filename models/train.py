@@ -11,6 +11,7 @@ BackupAndRestore); the exported model and its model card land in --out and, with
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import logging
@@ -169,6 +170,16 @@ class StopAfterMinutes(keras.callbacks.Callback):
         if time.monotonic() > self.deadline:
             logger.info("time budget reached after epoch %d", epoch + 1)
             self.model.stop_training = True
+
+
+def logged_val_losses(path: Path) -> list[float]:
+    """Each epoch's validation loss from a run's CSV log, over all its resumptions (Keras's history
+    holds only the last one's); an epoch redone after a kill counts once, with its last value."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as log:
+        by_epoch = {int(row["epoch"]): float(row["val_loss"]) for row in csv.DictReader(log) if row.get("val_loss")}
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
 def read_average(path: Path) -> tuple[list[int], list[np.ndarray]]:
@@ -531,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     elif (out / "best.weights.h5").exists():  # the epoch with the lowest validation loss
         model.load_weights(str(out / "best.weights.h5"))
     name = args.name or args.arch
-    val_losses = history.get("val_loss", [])
+    val_losses = logged_val_losses(out / "log.csv") or history.get("val_loss", [])
     card = {
         "name": name,
         "version": args.version,

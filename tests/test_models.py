@@ -147,6 +147,7 @@ def test_training_resumes_after_a_crash_and_exports_a_loadable_model(arch, size,
     card = json.loads((out / "tiny.json").read_text())
     assert card["input_size"] == size and card["architecture"] == arch and len(card["sha256"]) == 64
     assert card["averaged_epochs"] == [1, 2] and card["val_loss_of_average"] > 0  # the mean went on after the kill
+    assert card["epochs_run"] == 2 and card["best_val_loss"] == min(float(row["val_loss"]) for row in log)
     model = keras.saving.load_model(out / "tiny.keras", compile=False, safe_mode=True)
     assert model.input_shape == (None, size, size, 1) and model.output_shape == (None, size, size, 2)
 
