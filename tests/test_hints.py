@@ -190,6 +190,8 @@ def test_a_known_color_is_met_at_its_point_and_spreads_over_its_region_not_acros
     result = spread_known_colors(prediction, grid, hints, box)
     assert result[30, 10] == pytest.approx((0.3, -0.2))
     assert result[70, 40] == pytest.approx((0.3, -0.2), abs=0.01)  # same region, 50 pixels away
-    assert result[30, 60] == pytest.approx((0.05, 0.05), abs=0.02)  # across the edge: a little leaks
+    # across the edge a little leaks: about a tenth of the correction 12 pixels past it (FULL_SHARE 0.1, fitted
+    # on the validation photos, takes a small share's correction more fully than 0.2 did, which left half that)
+    assert result[30, 60] == pytest.approx((0.05, 0.05), abs=0.04)
     assert np.all(result[:16] == prediction[:16])  # the letterbox's border is left alone
     assert spread_known_colors(prediction, grid, np.zeros_like(hints), box) is prediction
