@@ -203,6 +203,11 @@ def evaluate_models(
     a folder, one drawing's points can fall on the photo's easiest or hardest pixels. Each of
     `variants` (pipeline options) adds a row for every model but gray.
     """
+    drawings = {}  # count -> one folder of hints files per drawing, written once for every model
+    for count in hint_counts:
+        drawings[count] = [out / "hints" / str(count) / f"seed{seed}" / Path(data).name for seed in range(hint_seeds)]
+        for seed, folder in enumerate(drawings[count]):
+            write_sampled_hints(data, folder, count, seed)
     results = []  # (summary, [each run's rows by source path])
     for name in model_names:
         automatic = evaluate(data, name, out)
@@ -212,7 +217,7 @@ def evaluate_models(
                 summary, rows = evaluate(data, name, out, pipeline_args=variant)
                 results.append((summary, [rows]))
         if resolve_model(name).takes_hints:
-            results.extend(hinted(data, name, out, count, hint_seeds, automatic) for count in hint_counts)
+            results.extend(hinted(data, name, out, count, folders, automatic) for count, folders in drawings.items())
     gray = next((runs[0] for (summary, runs) in results if summary["model"] == GRAY), None)
     for summary, runs in results:
         summary["better_than_gray"] = statistics.fmean(share_better(rows, gray) for rows in runs) if gray else None
@@ -220,20 +225,19 @@ def evaluate_models(
 
 
 def hinted(
-    data: str, name: str, out: Path, count: int, seeds: int, automatic: tuple[dict, dict[str, dict]]
+    data: str, name: str, out: Path, count: int, folders: list[Path], automatic: tuple[dict, dict[str, dict]]
 ) -> tuple[dict, list[dict[str, dict]]]:
-    """One model's row with `count` known colors per photo, the mean over `seeds` drawings of the points."""
+    """One model's row with `count` known colors per photo, the mean over the drawings of the points in `folders`."""
     (baseline, baseline_rows), runs = automatic, []
-    for seed in range(seeds):
-        folder = out / "hints" / str(count) / f"seed{seed}" / Path(data).name
-        write_sampled_hints(data, folder, count, seed)
+    for seed, folder in enumerate(folders):
         summary, rows = evaluate(data, name, out, folder, hints_label=f"{count} hints seed {seed}")
         summary["vs_no_hints"] = summary["delta_e2000"] / baseline["delta_e2000"]
         summary["psnr_gain"] = summary["psnr"] - baseline["psnr"]
         summary["worse_with_hints"] = 1.0 - share_better(rows, baseline_rows)
         summary["skin_bleed"] = skin_bleed(rows, baseline_rows, folder, data)
         runs.append((summary, rows))
-    merged = {"model": f"{resolve_model(name).name} + {count} hints" + (f" ({seeds} drawings)" if seeds > 1 else "")}
+    several = f" ({len(folders)} drawings)" if len(folders) > 1 else ""
+    merged = {"model": f"{resolve_model(name).name} + {count} hints{several}"}
     for key in [key for key in runs[0][0] if key != "model"]:  # scores (floats) averaged; the rest as they are
         values = [summary[key] for summary, _ in runs if summary[key] is not None]
         merged[key] = statistics.fmean(values) if values and isinstance(values[0], float) else next(iter(values), None)
