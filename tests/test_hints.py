@@ -10,17 +10,9 @@ import numpy as np
 import pytest
 
 import pipeline
-import transforms.hints
 from pipeline.records import read_metadata
 from tests.conftest import color_photo, write_image
-from transforms.hints import (
-    Hint,
-    common_correction,
-    hex_to_ab,
-    hint_grid,
-    parse_hints,
-    spread_known_colors,
-)
+from transforms.hints import Hint, hex_to_ab, hint_grid, parse_hints, spread_known_colors
 from transforms.lab import AB_SCALE, bgr_to_lab
 from transforms.letterbox import Letterbox, letterbox
 
@@ -203,39 +195,3 @@ def test_a_known_color_is_met_at_its_point_and_spreads_over_its_region_not_acros
     assert result[30, 60] == pytest.approx((0.05, 0.05), abs=0.04)
     assert np.all(result[:16] == prediction[:16])  # the letterbox's border is left alone
     assert spread_known_colors(prediction, grid, np.zeros_like(hints), box) is prediction
-
-
-def test_points_that_agree_correct_the_whole_photo_a_lone_point_only_its_region(monkeypatch):
-    """Left and right halves split by a strong edge; every point in the left asks for less yellow.
-
-    Beyond what leaks through the edge, the right half keeps the model's color with one point and
-    takes (n - 1) / (n + 1) of the points' mean correction with n (less the little share that the
-    leak already corrects).
-    """
-    lightness = np.where(np.arange(96) < 48, 0.3, 0.8)[None, :].repeat(96, 0).astype(np.float32)[..., None]
-    prediction = np.full((96, 96, 2), (0.0, 0.1), np.float32)  # a cream cast everywhere
-    box = Letterbox(0, 0, 96, 96)
-
-    def right_half_after(*points: tuple[int, int]) -> np.ndarray:
-        hints = np.zeros((96, 96, 3), np.float32)
-        for row, column in points:
-            hints[row, column] = (0.0, -0.1, 1.0)
-        return spread_known_colors(prediction, lightness, hints, box)[48, 90]
-
-    lone, three = right_half_after((10, 10)), right_half_after((10, 10), (50, 20), (85, 40))
-    monkeypatch.setattr(transforms.hints, "common_correction", lambda corrections, mask: np.zeros(2))
-    assert right_half_after((10, 10)) == pytest.approx(lone, abs=1e-7)
-    leaked = right_half_after((10, 10), (50, 20), (85, 40))
-    assert lone == pytest.approx((0.0, 0.1), abs=0.02) and leaked == pytest.approx((0.0, 0.1), abs=0.05)
-    common = 2 / 4 * 0.2
-    assert three[0] == pytest.approx(0.0, abs=1e-6) and -common <= three[1] - leaked[1] <= -common / 2
-
-
-def test_the_common_correction_counts_a_disc_once():
-    """Two points asking for +0.1 in a and a disc of 25 pixels asking for -0.2: the mean of three, not of 27."""
-    corrections, mask = np.zeros((40, 40, 2)), np.zeros((40, 40))
-    for row, column in ((5, 5), (5, 30)):
-        corrections[row, column], mask[row, column] = (0.1, 0.0), 1
-    corrections[20:25, 20:25], mask[20:25, 20:25] = (-0.2, 0.05), 1
-    assert common_correction(corrections, mask) == pytest.approx(2 / 4 * np.array([0.0, 0.05 / 3]))
-    assert not common_correction(corrections, mask * (corrections[..., 0] < 0)).any()  # the disc alone

@@ -12,7 +12,6 @@ import json
 import re
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from transforms.lab import AB_SCALE, bgr_to_lab, recombine_luminance
@@ -124,28 +123,6 @@ SCREENING = 3e-4
 FULL_SHARE = 0.1
 
 
-def common_correction(corrections: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The a/b correction (2,) that pixels out of every hint's reach take: (n - 1) / (n + 1) of the mean.
-
-    Beyond their regions, n separate known colors still say how the model's colors are off over
-    the whole photo (a cream cast, a white balance), the more surely the more of them there are;
-    a lone point says more about its object than about the photo, and corrects nothing there.
-    Fitted on the validation sets with 1 to 30 points (docs/models.md, "Known colors"): every
-    count gained or kept, over no common correction and over a half or three quarters of it.
-    `corrections` (h, w, 2): the hints' a/b less the model's; `mask` (h, w): where a color is known.
-    Each point or disc (8-connected marked pixels) counts once, however many pixels it marks.
-    """
-    count, labels = cv2.connectedComponents((mask > 0).astype(np.uint8), connectivity=8)
-    points = count - 1
-    if points < 2:
-        return np.zeros(2, np.float64)
-    sizes = np.bincount(labels.ravel(), minlength=count)[1:]
-    means = np.stack(
-        [np.bincount(labels.ravel(), corrections[..., c].ravel(), minlength=count)[1:] / sizes for c in range(2)], -1
-    )
-    return (points - 1) / (points + 1) * means.mean(axis=0)
-
-
 def _affinities(lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, columns, weights) of the 3 x 3 neighbour affinities of Levin, Lischinski and Weiss (2004).
 
@@ -195,8 +172,7 @@ def spread_known_colors(
     Levin et al.'s colorization by optimization, on the letterboxed grid inside the scan:
     the corrections and the hints' mask each diffuse along L (a screened system: every pixel
     the L-weighted mean of its neighbours, less a little), and their ratio is each pixel's
-    affinity-weighted mean correction, taken whole near the hints and fading far from them into
-    the correction common to all of them (`common_correction`).
+    affinity-weighted mean correction, taken whole near the hints and fading far from them.
     `solver`: the system already factorized for this L (`spreading_solver`).
     """
     inside = (slice(box.top, box.top + box.height), slice(box.left, box.left + box.width))
@@ -205,12 +181,9 @@ def spread_known_colors(
         return prediction
     if solver is None:
         solver = spreading_solver(lightness, box)
-    corrections = hints[inside][..., :2] - prediction[inside]
-    sources = np.concatenate([corrections * mask[..., None], mask[..., None]], -1)
+    sources = np.concatenate([(hints[inside][..., :2] - prediction[inside]) * mask[..., None], mask[..., None]], -1)
     spread = solver.solve(sources.reshape(mask.size, 3).astype(np.float64)).reshape(*mask.shape, 3)
-    share = spread[..., 2:]
-    correction = spread[..., :2] / np.maximum(share, FULL_SHARE)
-    correction += (1 - np.minimum(share / FULL_SHARE, 1)) * common_correction(corrections, mask)
+    correction = spread[..., :2] / np.maximum(spread[..., 2:], FULL_SHARE)
     result = prediction.copy()
     result[inside] += correction.astype(prediction.dtype)
     return result
