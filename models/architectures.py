@@ -209,6 +209,7 @@ def unet_features(
     hints=None,
     scene_context: bool = False,
     hint_attention: bool = False,
+    hint_nearness: float | None = None,
 ):
     """The shared U-Net body: features at half the input's resolution (stride 2).
 
@@ -237,7 +238,7 @@ def unet_features(
             x = add_carried(x, carried, 1 << (level - CARRIED_FROM_LEVEL), f"carried{level}")
         x = conv_bn_act(x, width, f"decode{level}b")
         if hint_attention and level == CARRIED_FROM_LEVEL:
-            carried = carried_hints(x, hints, 16 >> level)
+            carried = carried_hints(x, hints, 16 >> level, hint_nearness)
     return x
 
 
@@ -249,20 +250,23 @@ def build_unet(
     scene_context: bool = False,
     certainty: bool = False,
     hint_attention: bool = False,
+    hint_nearness: float | None = None,
 ) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
     `hints=True` adds a second input, `hints` (size, size, 3): known a/b / 128 and their
     mask; all zeros means "no known colors" and gives the automatic result. `hint_attention=True`
     (with hints) also carries each known color to the cells whose features match its own
-    (models.hint_attention).
+    (models.hint_attention); with `hint_nearness` (its start) a far cell needs more likeness than a near one.
     `certainty=True` adds a head that predicts how sure each pixel's color is, and the
     output's chroma follows it (models.certainty); the median a/b stay the layer `ab`.
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
-    features = unet_features(inputs, size, pretrained, encoder, hint_input, scene_context, hint_attention)
+    features = unet_features(
+        inputs, size, pretrained, encoder, hint_input, scene_context, hint_attention, hint_nearness
+    )
     upsampled = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
     x = layers.Concatenate(name="skip_lightness")([upsampled, inputs])
     x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")

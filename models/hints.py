@@ -39,17 +39,24 @@ def log_uniform_count(rng: np.random.Generator, most: int) -> int:
     return math.floor(math.exp(rng.uniform(0.0, math.log(most + 1))))
 
 
-def object_clicks(ab: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def object_clicks(
+    ab: np.ndarray, rng: np.random.Generator, objects: int | None = None, clicks: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of clicks on a few objects: for each, a first point anywhere and up to
-    CLICKS_PER_OBJECT - 1 more nearby where the true color is the first point's (the same dress, sky, wall)."""
+    CLICKS_PER_OBJECT - 1 more nearby where the true color is the first point's (the same dress, sky, wall).
+
+    `objects` (default: log-uniform in 1 to MAX_OBJECTS) and `clicks` per object (default: 1 to
+    CLICKS_PER_OBJECT, fewer where the object has fewer pixels) fix the layout, as tools.evaluate does.
+    """
     height, width = ab.shape[:2]
     rows, columns = [], []
-    for _ in range(log_uniform_count(rng, MAX_OBJECTS)):
+    for _ in range(objects or log_uniform_count(rng, MAX_OBJECTS)):
         row, column = int(rng.integers(0, height)), int(rng.integers(0, width))
         top, left = max(0, row - OBJECT_REACH), max(0, column - OBJECT_REACH)
         window = ab[top : row + OBJECT_REACH + 1, left : column + OBJECT_REACH + 1]
         same = np.argwhere(np.linalg.norm(window - ab[row, column], axis=-1) <= OBJECT_COLOR_TOLERANCE)
-        more = same[rng.choice(len(same), min(len(same), int(rng.integers(0, CLICKS_PER_OBJECT))), replace=False)]
+        wanted = clicks - 1 if clicks else int(rng.integers(0, CLICKS_PER_OBJECT))
+        more = same[rng.choice(len(same), min(len(same), wanted), replace=False)]
         rows += [row, *(more[:, 0] + top)]
         columns += [column, *(more[:, 1] + left)]
     return np.array(rows), np.array(columns)

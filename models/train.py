@@ -252,6 +252,7 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
             "scene_context": args.scene_context,
             "certainty": args.certainty,
             "hint_attention": args.hint_attention,
+            "hint_nearness": args.hint_nearness,
             "pretrained": pretrained,
         },
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
@@ -260,7 +261,8 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
 
 
 def copy_matching_weights(source: keras.Model, target: keras.Model, required: str | None = None) -> None:
-    """Start `target` from `source`: every layer of the same name and weight shapes (all of them for one --arch).
+    """Start `target` from `source`: every layer of the same name and weight shapes (all of them for one --arch),
+    and of a layer grown a weight (HintAttention's nearness) the weights it had.
 
     So a unet_classes run can start from a trained unet's encoder and decoder; only its new head learns from zero.
     The `required` layer (the encoder, not loaded from ImageNet then) must be among them.
@@ -273,6 +275,13 @@ def copy_matching_weights(source: keras.Model, target: keras.Model, required: st
         if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
             layer.set_weights(weights)
             copied.append(layer.name)
+        elif weights and not isinstance(layer, keras.Model):  # its own weights, each named once
+            had = {weight.name: weight for weight in match.weights}
+            shared = [(weight, had[weight.name]) for weight in layer.weights if weight.name in had]
+            if shared and all(mine.shape == theirs.shape for mine, theirs in shared):
+                for mine, theirs in shared:
+                    mine.assign(theirs)
+                copied.append(layer.name)
     if not copied or (required and required not in copied):
         raise ValueError(f"--init_from {source.name}: it has no {required or 'layer'} matching {target.name}")
     logger.info("initialized %d of %d layers from %s", len(copied), len(target.layers), source.name)
@@ -403,6 +412,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(models.hint_attention)",
     )
     parser.add_argument(
+        "--hint_nearness",
+        type=float,
+        default=None,
+        metavar="START",
+        help="with --hint_attention: a far cell needs more likeness than a near one to take a known color "
+        "(a learned penalty on the squared distance, the grid's side = 1, starting at START)",
+    )
+    parser.add_argument(
         "--hints_only",
         action="store_true",
         help="with --hints and --init_from: train the known-colors paths only (not their biases), so that without "
@@ -479,6 +496,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--certainty trains a head on a trained model: give --init_from")
     if args.hint_attention and not args.hints:
         parser.error("--hint_attention carries known colors: give --hints")
+    if args.hint_nearness is not None and not args.hint_attention:
+        parser.error("--hint_nearness is a term of --hint_attention: give it")
     if args.hints_only and not (args.hints and args.init_from):
         parser.error("--hints_only trains the known-colors paths of a trained model: give --hints and --init_from")
     if args.train_colors and not args.certainty:
@@ -570,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         "scene_context": args.scene_context,
         "certainty": args.certainty,
         "hint_attention": args.hint_attention,
+        "hint_nearness": args.hint_nearness,
         "hints_only": args.hints_only,
         "hint_share": args.hint_share if args.hints else None,
         "damage_share": args.damage_share,

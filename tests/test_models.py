@@ -14,7 +14,7 @@ from models.architectures import ARCHITECTURES, build_patchgan_discriminator, bu
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.hint_attention import HintAttention
-from models.hints import MAX_POINTS, OBJECT_COLOR_TOLERANCE, object_clicks, sample_hints
+from models.hints import MAX_POINTS, OBJECT_COLOR_TOLERANCE, OBJECT_REACH, object_clicks, sample_hints
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
 from transforms.lab import AB_SCALE
@@ -317,13 +317,14 @@ def test_clicks_on_an_object_fall_on_its_own_color():
 
 
 def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_path):
-    """--hints, --hint_attention and --scene_context add zero-initialized paths: with no hints it predicts what
-    its --init_from did."""
+    """--hints, --hint_attention (with its nearness) and --scene_context add
+    zero-initialized paths: with no hints it predicts what its --init_from did."""
     base = tmp_path / "base.keras"
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False).save(base)
     out = tmp_path / "run"
     argv = ["--data", str(photos), "--arch", "unet", "--hints", "--hint_attention", "--scene_context",
+            "--hint_nearness", "3",
             "--rebalance_mix", "0.8",
             "--init_from", str(base),
             "--size", "64", "--crop", "64", "--batch_size", "2", "--epochs", "0", "--out", str(out),
@@ -336,6 +337,7 @@ def test_a_hint_model_starts_as_the_model_it_grows_from_and_trains(photos, tmp_p
     np.testing.assert_allclose(grown.predict_on_batch([lightness, hints]), before, atol=1e-5)
     first_card = json.loads((out / "h.json").read_text())
     assert first_card["hints"] is True and first_card["scene_context"] is True and first_card["hint_attention"] is True
+    assert first_card["hint_nearness"] == 3
 
     argv[argv.index("0")] = "1"
     assert train.main(argv + ["--version", "2", "--freeze_encoder"]) == 0
@@ -382,7 +384,8 @@ def test_evaluation_gives_a_row_per_number_of_known_colors(tmp_path, hint_echo_m
     assert three["vs_no_hints"] < 1 and three["psnr_gain"] > 0 and three["hint_delta_e2000"] is not None
     assert 0 <= three["worse_with_hints"] <= 1 and three["skin_bleed"] is None  # no face in these photos
     drawings = [
-        (tmp_path / "out" / "hints" / "3" / f"seed{seed}" / "photos" / "p0.json").read_text() for seed in (0, 1)
+        (tmp_path / "out" / "hints" / "random" / "3" / f"seed{seed}" / "photos" / "p0.json").read_text()
+        for seed in (0, 1)
     ]
     assert drawings[0] != drawings[1]
     runs = [read_metadata(str(path)) for path in sorted((tmp_path / "out" / "photos").glob("*_3_hints_seed_[01]"))]
@@ -420,6 +423,47 @@ def test_hint_attention_carries_a_known_color_to_far_cells_that_match_it_and_not
     np.testing.assert_allclose(carried[7, 7], (0.0, 0.0, 0.0), atol=0.01)  # the face takes nothing
     nothing = keras.ops.convert_to_numpy(HintAttention()([features, np.zeros_like(hints)]))
     np.testing.assert_array_equal(nothing, 0.0)
+
+
+def test_evaluation_can_click_points_on_objects_as_an_archivist_does():
+    """--hint_layout objects: each object gets CLICKS_PER_OBJECT points near each other, all on its own color."""
+    from tools.evaluate import CLICKS_PER_OBJECT, point_positions
+
+    photo = np.full((300, 400, 3), 128, np.uint8)
+    photo[:, 200:] = (40, 40, 200)  # a red object (BGR) filling the right half
+    for seed in range(5):
+        rows, columns = point_positions(photo, 10, np.random.default_rng(seed), "objects")
+        assert len(rows) == len(columns) == 10
+        assert rows.max() < 300 and columns.max() < 400
+        for first in range(0, 10, CLICKS_PER_OBJECT):  # the points of one object share its color
+            same = slice(first, first + CLICKS_PER_OBJECT)
+            assert len({tuple(photo[r, c]) for r, c in zip(rows[same], columns[same], strict=True)}) == 1
+            spread = np.hypot(rows[same] - rows[first], columns[same] - columns[first])
+            assert spread.max() <= OBJECT_REACH * 400 / 256 * 1.5
+    rows, columns = point_positions(photo, 10, np.random.default_rng(0), "random")
+    assert len(rows) == 10
+
+
+def test_hint_nearness_makes_a_far_match_weaker_and_grows_on_a_trained_attention():
+    """With nearness, of two cells alike the known one, the far one takes less of its color; a model without it
+    hands its trained sharpness and no-match logit to the grown one (models.train.copy_matching_weights)."""
+    features = np.ones((1, 8, 8, 4), np.float32)
+    hints = np.zeros((1, 8, 8, 3), np.float32)
+    hints[0, 0, 0] = (0.5, 0.0, 1.0)
+    plain = keras.ops.convert_to_numpy(HintAttention()([features, hints]))[0, ..., 2]
+    near = keras.ops.convert_to_numpy(HintAttention(nearness=10.0)([features, hints]))[0, ..., 2]
+    assert plain[0, 1] == pytest.approx(plain[7, 7])
+    assert near[0, 1] > 0.9 > 0.5 > near[7, 7]
+
+    def attention_model(**options) -> keras.Model:
+        inputs = [keras.Input((8, 8, 4)), keras.Input((8, 8, 3))]
+        return keras.Model(inputs, HintAttention(name="hint_attention", **options)(inputs))
+
+    trained, grown = attention_model(), attention_model(nearness=2.0)
+    trained.get_layer("hint_attention").sharpness.assign(7.0)
+    train.copy_matching_weights(trained, grown)
+    weights = {weight.name: float(weight.numpy()) for weight in grown.get_layer("hint_attention").weights}
+    assert weights == {"sharpness": 7.0, "no_match": pytest.approx(5.0), "nearness": 2.0}
 
 
 def test_hint_attention_is_refused_without_hints(capsys):

@@ -24,10 +24,12 @@ import statistics
 import time
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 
 import pipeline
+from models.hints import object_clicks
 from models.registry import BUNDLED_DIR, ModelSpec, load_keras_file, resolve_model
 from pipeline.inference import model_batch, predict_ab
 from pipeline.records import STATUS_OK, read_metadata
@@ -90,8 +92,32 @@ def result_chroma(row: dict) -> dict[str, float | None]:
     return chroma_by_truth(image_lab(row["output_path"]), image_lab(row["source_path"]))
 
 
-def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> None:
-    """A hints file for every photo under `data`: `points` random pixels with their original sRGB colors."""
+HINT_LAYOUTS = ("random", "objects")
+CLICKS_PER_OBJECT = 4  # --hint_layout objects: points per clicked object
+CLICK_GRID = 256  # --hint_layout objects: objects are found as in training, on the model's grid
+
+
+def point_positions(
+    pixels: np.ndarray, points: int, rng: np.random.Generator, layout: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of `points` known colors in a photo: at random, or as an archivist clicks
+    (CLICKS_PER_OBJECT points on each object, models.hints.object_clicks on the model's grid)."""
+    height, width = pixels.shape[:2]
+    if layout == "random":
+        return rng.integers(height, size=points), rng.integers(width, size=points)
+    scale = max(height, width) / CLICK_GRID
+    grid = (max(1, round(width / scale)), max(1, round(height / scale)))
+    ab = bgr_to_lab(cv2.resize(to_float_bgr(pixels), grid, interpolation=cv2.INTER_AREA))[..., 1:] / AB_SCALE
+    rows, columns = object_clicks(ab, rng, objects=points, clicks=CLICKS_PER_OBJECT)
+
+    def to_photo(cells: np.ndarray, size: int) -> np.ndarray:
+        return np.minimum(((cells[:points] + 0.5) * scale).astype(int), size - 1)
+
+    return to_photo(rows, height), to_photo(columns, width)
+
+
+def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0, layout: str = "random") -> None:
+    """A hints file for every photo under `data`: `points` pixels placed by `layout`, with their original colors."""
     rng = np.random.default_rng(seed)
     for path in sorted(Path(data).rglob("*")):
         relative = path.relative_to(data).as_posix()
@@ -100,7 +126,8 @@ def write_sampled_hints(data: str, folder: Path, points: int, seed: int = 0) -> 
         pixels = decode_scan(path.read_bytes()).pixels
         if pixels.ndim != 3:
             continue
-        rows, columns = rng.integers(pixels.shape[0], size=points), rng.integers(pixels.shape[1], size=points)
+        pixels = pixels[..., :3]  # BGR, without an alpha channel
+        rows, columns = point_positions(pixels, points, rng, layout)
         colors = (pixels[rows, columns] >> (8 if pixels.dtype == np.uint16 else 0)).astype(int)
         document = {
             "points": [
@@ -192,6 +219,7 @@ def evaluate_models(
     hint_counts: list[int] = (),
     variants: list[tuple[str, ...]] = (),
     hint_seeds: int = 1,
+    hint_layout: str = "random",
 ) -> list[dict]:
     """Every model's summary on one folder, with its share of photos better than gray.
 
@@ -200,14 +228,17 @@ def evaluate_models(
     CIEDE2000 as a share), `psnr_gain` (dB), `worse_with_hints` (the share of photos that hints made
     worse) and `skin_bleed` (far_skin_change). With `hint_seeds` above 1 the points are drawn that
     many times (seeds 0, 1, ...) and the row is the mean over the drawings: with a photo or three of
-    a folder, one drawing's points can fall on the photo's easiest or hardest pixels. Each of
+    a folder, one drawing's points can fall on the photo's easiest or hardest pixels. `hint_layout`
+    places them (`point_positions`). Each of
     `variants` (pipeline options) adds a row for every model but gray.
     """
     drawings = {}  # count -> one folder of hints files per drawing, written once for every model
-    for count in hint_counts:
-        drawings[count] = [out / "hints" / str(count) / f"seed{seed}" / Path(data).name for seed in range(hint_seeds)]
+    for count in hint_counts if any(resolve_model(name).takes_hints for name in model_names) else ():
+        drawings[count] = [
+            out / "hints" / hint_layout / str(count) / f"seed{seed}" / Path(data).name for seed in range(hint_seeds)
+        ]
         for seed, folder in enumerate(drawings[count]):
-            write_sampled_hints(data, folder, count, seed)
+            write_sampled_hints(data, folder, count, seed, hint_layout)
     results = []  # (summary, [each run's rows by source path])
     for name in model_names:
         automatic = evaluate(data, name, out)
@@ -217,7 +248,9 @@ def evaluate_models(
                 summary, rows = evaluate(data, name, out, pipeline_args=variant)
                 results.append((summary, [rows]))
         if resolve_model(name).takes_hints:
-            results.extend(hinted(data, name, out, count, folders, automatic) for count, folders in drawings.items())
+            results.extend(
+                hinted(data, name, out, count, folders, automatic, hint_layout) for count, folders in drawings.items()
+            )
     gray = next((runs[0] for (summary, runs) in results if summary["model"] == GRAY), None)
     for summary, runs in results:
         summary["better_than_gray"] = statistics.fmean(share_better(rows, gray) for rows in runs) if gray else None
@@ -225,19 +258,26 @@ def evaluate_models(
 
 
 def hinted(
-    data: str, name: str, out: Path, count: int, folders: list[Path], automatic: tuple[dict, dict[str, dict]]
+    data: str,
+    name: str,
+    out: Path,
+    count: int,
+    folders: list[Path],
+    automatic: tuple[dict, dict[str, dict]],
+    layout: str = "random",
 ) -> tuple[dict, list[dict[str, dict]]]:
     """One model's row with `count` known colors per photo, the mean over the drawings of the points in `folders`."""
     (baseline, baseline_rows), runs = automatic, []
+    hints = f"{count} hints" + (f" on {layout}" if layout != "random" else "")
     for seed, folder in enumerate(folders):
-        summary, rows = evaluate(data, name, out, folder, hints_label=f"{count} hints seed {seed}")
+        summary, rows = evaluate(data, name, out, folder, hints_label=f"{hints} seed {seed}")
         summary["vs_no_hints"] = summary["delta_e2000"] / baseline["delta_e2000"]
         summary["psnr_gain"] = summary["psnr"] - baseline["psnr"]
         summary["worse_with_hints"] = 1.0 - share_better(rows, baseline_rows)
         summary["skin_bleed"] = skin_bleed(rows, baseline_rows, folder, data)
         runs.append((summary, rows))
     several = f" ({len(folders)} drawings)" if len(folders) > 1 else ""
-    merged = {"model": f"{resolve_model(name).name} + {count} hints{several}"}
+    merged = {"model": f"{resolve_model(name).name} + {hints}{several}"}
     for key in [key for key in runs[0][0] if key != "model"]:  # scores (floats) averaged; the rest as they are
         values = [summary[key] for summary, _ in runs if summary[key] is not None]
         merged[key] = statistics.fmean(values) if values and isinstance(values[0], float) else next(iter(values), None)
@@ -298,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         help="draw the --hints points K times (seeds 0 to K-1) and give each row the mean (default 1)",
     )
     parser.add_argument(
+        "--hint_layout",
+        choices=HINT_LAYOUTS,
+        default="random",
+        help="where the --hints points fall: at random (as research evaluates), or as an archivist clicks: "
+        f"{CLICKS_PER_OBJECT} points on each object, on its own color (default random)",
+    )
+    parser.add_argument(
         "--vividness", type=float, nargs="+", default=[], help="also run each model at these vividness values"
     )
     parser.add_argument("--no_mirror_average", action="store_true", help="also run each model without mirror averaging")
@@ -307,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     variants = [("--vividness", str(value)) for value in args.vividness]
     variants += [("--no_mirror_average",)] * args.no_mirror_average
     results = {
-        data: evaluate_models(data, args.models, Path(args.out), args.hints, variants, args.hint_seeds)
+        data: evaluate_models(
+            data, args.models, Path(args.out), args.hints, variants, args.hint_seeds, args.hint_layout
+        )
         for data in args.data
     }
     if args.record:

@@ -114,10 +114,11 @@ def hint_delta_e2000(lightness: np.ndarray, ab_at: np.ndarray, hints: tuple[Hint
 
 
 # How known colors spread (`spread_known_colors`): each pixel's share of a hint falls by a factor
-# 1 / (1 + SCREENING) a step along L's regions (little enough that a region fills, enough that what
-# leaks through an edge does not fill the next one); a share of at least FULL_SHARE (what a lone
-# point in a flat region gives about 50 model pixels away) takes the whole correction, less a
-# correspondingly smaller part of it. Both fitted on the validation sets with 1 to 30 points
+# 1 / (1 + SCREENING) a step along L's regions (little enough that a region fills; what leaks through
+# an edge fades beyond it, though a narrow region along the edge, 16 to 24 model pixels wide, still
+# takes about 40 % of the correction, and regions two edges away almost none); a share of at least
+# FULL_SHARE (what a lone point in a flat region gives about 50 model pixels away) takes the whole
+# correction, less a correspondingly smaller part of it. Both fitted on the validation sets with 1 to 30 points
 # (docs/models.md, "Known colors"): 0.1 beat 0.2 at every count, more or less screening lost.
 SCREENING = 3e-4
 FULL_SHARE = 0.1
