@@ -14,7 +14,14 @@ from models.architectures import ARCHITECTURES, build_patchgan_discriminator, bu
 from models.degrade import degrade_lightness
 from models.gan import Pix2Pix
 from models.hint_attention import HintAttention
-from models.hints import MAX_POINTS, OBJECT_COLOR_TOLERANCE, OBJECT_REACH, object_clicks, sample_hints
+from models.hints import (
+    CLICKS_PER_OBJECT,
+    MAX_POINTS,
+    OBJECT_COLOR_TOLERANCE,
+    OBJECT_REACH,
+    object_clicks,
+    sample_hints,
+)
 from models.losses import LOSSES
 from tests.conftest import color_photo, write_image
 from transforms.lab import AB_SCALE
@@ -427,7 +434,7 @@ def test_hint_attention_carries_a_known_color_to_far_cells_that_match_it_and_not
 
 def test_evaluation_can_click_points_on_objects_as_an_archivist_does():
     """--hint_layout objects: each object gets CLICKS_PER_OBJECT points near each other, all on its own color."""
-    from tools.evaluate import CLICKS_PER_OBJECT, point_positions
+    from tools.evaluate import point_positions
 
     photo = np.full((300, 400, 3), 128, np.uint8)
     photo[:, 200:] = (40, 40, 200)  # a red object (BGR) filling the right half

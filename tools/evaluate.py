@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 import pipeline
-from models.hints import object_clicks
+from models.hints import CLICKS_PER_OBJECT, object_clicks
 from models.registry import BUNDLED_DIR, ModelSpec, load_keras_file, resolve_model
 from pipeline.inference import model_batch, predict_ab
 from pipeline.records import STATUS_OK, read_metadata
@@ -93,7 +93,6 @@ def result_chroma(row: dict) -> dict[str, float | None]:
 
 
 HINT_LAYOUTS = ("random", "objects")
-CLICKS_PER_OBJECT = 4  # --hint_layout objects: points per clicked object
 CLICK_GRID = 256  # --hint_layout objects: objects are found as in training, on the model's grid
 
 
@@ -101,7 +100,8 @@ def point_positions(
     pixels: np.ndarray, points: int, rng: np.random.Generator, layout: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, columns) of `points` known colors in a photo: at random, or as an archivist clicks
-    (CLICKS_PER_OBJECT points on each object, models.hints.object_clicks on the model's grid)."""
+    (CLICKS_PER_OBJECT points on each object, the most training gives one: models.hints.object_clicks
+    on the model's grid)."""
     height, width = pixels.shape[:2]
     if layout == "random":
         return rng.integers(height, size=points), rng.integers(width, size=points)
@@ -233,7 +233,8 @@ def evaluate_models(
     `variants` (pipeline options) adds a row for every model but gray.
     """
     drawings = {}  # count -> one folder of hints files per drawing, written once for every model
-    for count in hint_counts if any(resolve_model(name).takes_hints for name in model_names) else ():
+    any_takes_hints = any(resolve_model(name).takes_hints for name in model_names)
+    for count in hint_counts if any_takes_hints else ():
         drawings[count] = [
             out / "hints" / hint_layout / str(count) / f"seed{seed}" / Path(data).name for seed in range(hint_seeds)
         ]
