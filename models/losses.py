@@ -134,6 +134,26 @@ def mae_ciede2000(y_true: Tensor, y_pred: Tensor) -> Tensor:
     return mae(y_true, y_pred) + ciede2000(y_true, y_pred)
 
 
+def no_worse_than_automatic(reconstruction, weight: float):
+    """`reconstruction` of the colors with known colors, plus `weight` times how much worse than the model's
+    own automatic colors they made each pixel (y_pred: both, stacked on the last axis).
+
+    A known color must change its own object and leave the rest as it was; L1 over the whole
+    picture barely weighs one plant point turning a face yellow, since the points' own objects
+    gain more than the face loses. This term counts only the losses, so a carried color that
+    makes a pixel worse costs more than one that makes it better gains.
+    """
+
+    def loss(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = _float32(y_true, y_pred)
+        hinted, automatic = y_pred[..., :2], ops.stop_gradient(y_pred[..., 2:])
+        error = ops.mean(ops.abs(hinted - y_true), axis=-1)
+        automatic_error = ops.mean(ops.abs(automatic - y_true), axis=-1)
+        return reconstruction(y_true, hinted) + weight * ops.mean(ops.relu(error - automatic_error))
+
+    return loss
+
+
 LOSSES = {
     "mae": mae,
     "ciede2000": ciede2000,

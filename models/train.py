@@ -16,6 +16,7 @@ import datetime
 import json
 import logging
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -38,7 +39,7 @@ from models.certainty import DOUBT_WEIGHT, laplace_nll, with_doubt
 from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.hints import HINTS_SHARE, no_hints, sample_hints
-from models.losses import LOSSES
+from models.losses import LOSSES, no_worse_than_automatic
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
 from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
@@ -353,12 +354,26 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
             keras.optimizers.Adam(rate, beta_1=0.5),
             keras.optimizers.Adam(rate, beta_1=0.5),
         )
+    elif args.no_worse:
+        model = with_automatic_colors(generator)
+        loss = no_worse_than_automatic(reconstruction, args.no_worse)
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
     else:
         model = generator
         if args.rebalance_mix is not None and train_grids is not None:
             reconstruction = rebalanced_loss(RebalancedL1, train_grids, args.rebalance_mix)
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=reconstruction)
     return model, generator
+
+
+def with_automatic_colors(generator: keras.Model) -> keras.Model:
+    """(L, hints) -> the generator's a/b with the hints and, beside them, without (its automatic colors),
+    which --no_worse compares against."""
+    lightness, hints = generator.inputs
+    no_hints = layers.Lambda(keras.ops.zeros_like, name="no_hints")(hints)
+    automatic = generator([lightness, no_hints])
+    both = layers.Concatenate(name="hinted_and_automatic")([generator.outputs[0], automatic])
+    return keras.Model(generator.inputs, both)
 
 
 def export(generator: keras.Model, args: argparse.Namespace, card: dict) -> Path:
@@ -432,6 +447,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"with --hints: the share of the training crops given known colors (default {HINTS_SHARE})",
     )
     parser.add_argument(
+        "--no_worse",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="with --hints: add WEIGHT times how much worse than the model's own automatic colors the known colors "
+        "make each pixel to the loss (models.losses.no_worse_than_automatic)",
+    )
+    parser.add_argument(
         "--scene_context",
         action="store_true",
         help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
@@ -500,6 +523,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--hint_nearness is a term of --hint_attention: give it")
     if args.hints_only and not (args.hints and args.init_from):
         parser.error("--hints_only trains the known-colors paths of a trained model: give --hints and --init_from")
+    if args.no_worse is not None and not args.hints:
+        parser.error("--no_worse compares the colors with known colors to those without: give --hints")
     if args.train_colors and not args.certainty:
         parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
     for flag in ("hints", "scene_context", "certainty"):
@@ -581,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.certainty
         else f"adversarial + {args.l1_weight} * {args.loss}"
         if is_adversarial(args)
+        else f"{args.loss} + {args.no_worse} * how much worse than the automatic colors known colors make each pixel"
+        if args.no_worse
         else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
             args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else args.loss
         ),
@@ -591,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         "hint_attention": args.hint_attention,
         "hint_nearness": args.hint_nearness,
         "hints_only": args.hints_only,
+        "no_worse": args.no_worse,
         "hint_share": args.hint_share if args.hints else None,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,
@@ -602,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         "best_val_loss": min(val_losses) if val_losses else None,
         "averaged_epochs": averaged_epochs or None,
         "val_loss_of_average": average_val_loss,
-        "command": "python -m models.train " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m models.train " + shlex.join(sys.argv[1:] if argv is None else argv),
         "trained_on": datetime.date.today().isoformat(),
     }
     model_path = export(generator, args, card)

@@ -22,7 +22,7 @@ from models.hints import (
     object_clicks,
     sample_hints,
 )
-from models.losses import LOSSES
+from models.losses import LOSSES, no_worse_than_automatic
 from tests.conftest import color_photo, write_image
 from transforms.lab import AB_SCALE
 from transforms.metrics import delta_e2000
@@ -64,6 +64,16 @@ def test_losses_are_zero_or_best_for_a_perfect_prediction(loss):
     perfect = float(LOSSES[loss](ab, ab))
     worse = float(LOSSES[loss](ab, np.zeros_like(ab)))
     assert worse > perfect
+
+
+def test_no_worse_adds_only_what_the_known_colors_make_worse_than_the_automatic_colors():
+    truth = np.zeros((1, 1, 4, 2), np.float32)
+    automatic = np.full((1, 1, 4, 2), 0.2, np.float32)
+    hinted = np.array([0.0, 0.5, 0.2, -0.2], np.float32)[None, None, :, None].repeat(2, axis=-1)  # better, worse, same
+    loss = no_worse_than_automatic(LOSSES["mae"], 2.0)
+    value = float(loss(truth, np.concatenate([hinted, automatic], axis=-1)))
+    assert value == pytest.approx((0.0 + 0.5 + 0.2 + 0.2) / 4 + 2.0 * 0.3 / 4)
+    assert float(loss(truth, np.concatenate([automatic, automatic], axis=-1))) == pytest.approx(0.2)
 
 
 def test_psnr_and_ssim_losses_match_tensorflows_image_metrics():
@@ -481,14 +491,15 @@ def test_hint_attention_is_refused_without_hints(capsys):
 
 def test_training_the_hint_paths_only_keeps_the_automatic_model_exactly(photos, tmp_path):
     """--hints_only: the known-colors paths learn (their kernels and the attention's matching), nothing else
-    does, not even their biases, so that without hints the trained model predicts exactly what it grew from."""
+    does, not even their biases, so that without hints the trained model predicts exactly what it grew from;
+    --no_worse trains beside the automatic colors and exports the model alone."""
     base = tmp_path / "base.keras"
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False, hints=True).save(base)
     out = tmp_path / "run"
     argv = ["--data", str(photos), "--arch", "unet", "--hints", "--hint_attention", "--hints_only",
             "--hint_share", "1", "--init_from", str(base), "--size", "64", "--crop", "64", "--batch_size", "2",
-            "--epochs", "1", "--out", str(out), "--name", "h"]  # fmt: skip
+            "--epochs", "1", "--no_worse", "1", "--out", str(out), "--name", "h"]  # fmt: skip
     assert train.main(argv) == 0
     trained = keras.saving.load_model(out / "h.keras", compile=False, safe_mode=True)
     started = keras.saving.load_model(base, compile=False, safe_mode=True)
@@ -508,4 +519,5 @@ def test_training_the_hint_paths_only_keeps_the_automatic_model_exactly(photos, 
         trained.get_layer("hints0_conv").get_weights()[0], started.get_layer("hints0_conv").get_weights()[0]
     )
     assert not np.array_equal(trained.get_layer("carried2_conv").get_weights()[0], 0)
-    assert json.loads((out / "h.json").read_text())["hints_only"] is True
+    card = json.loads((out / "h.json").read_text())
+    assert card["hints_only"] is True and card["no_worse"] == 1
