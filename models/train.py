@@ -525,6 +525,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--hints_only trains the known-colors paths of a trained model: give --hints and --init_from")
     if args.no_worse is not None and not args.hints:
         parser.error("--no_worse compares the colors with known colors to those without: give --hints")
+    if args.no_worse is not None and (args.certainty or is_adversarial(args) or args.rebalance_mix is not None):
+        parser.error(
+            "--no_worse adds to the plain reconstruction loss: not with --certainty, --adversarial or --rebalance_mix"
+        )
     if args.train_colors and not args.certainty:
         parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
     for flag in ("hints", "scene_context", "certainty"):

@@ -483,6 +483,16 @@ def test_hint_nearness_makes_a_far_match_weaker_and_grows_on_a_trained_attention
     assert weights == {"sharpness": 7.0, "no_match": pytest.approx(5.0), "nearness": 2.0}
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [([], "give --hints"), (["--hints", "--adversarial"], "not with --certainty, --adversarial or --rebalance_mix")],
+)
+def test_no_worse_is_refused_where_it_would_be_ignored(extra, message, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--out", "y", "--no_worse", "1", *extra])
+    assert message in capsys.readouterr().err
+
+
 def test_hint_attention_is_refused_without_hints(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--out", "y", "--hint_attention"])
