@@ -23,6 +23,7 @@ from models.efficientnet import (
 )
 from models.hint_attention import carried_hints
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
+from models.trust import trust_head, trusted_colors
 from transforms.hints import HINT_CHANNELS
 from transforms.lab import AB_SCALE
 
@@ -219,12 +220,13 @@ def unet_features(
     brings its features back up. Known colors (`hints`, optional) join the decoder at
     every level (Zhang et al. 2017 feed them beside L; here the encoder stays ImageNet's);
     with `hint_attention`, also as `HintAttention` carries them over the stride-8 grid, at the
-    finer levels.
+    finer levels. Returns the features and the encoder's outputs (strides 2 to 32).
     """
     pretrained_encoder, untrained_encoder, mean, std = ENCODERS[encoder]
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
     normalized = layers.Normalization(mean=mean, variance=std**2, name="imagenet_norm")(gray_rgb)
-    *skips, encoded = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
+    encoder_outputs = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
+    *skips, encoded = encoder_outputs
     x = conv_bn_act(encoded, 160, "reduce", kernel_size=1)
     if scene_context:
         x = add_scene_context(x, encoded)
@@ -239,7 +241,7 @@ def unet_features(
         x = conv_bn_act(x, width, f"decode{level}b")
         if hint_attention and level == CARRIED_FROM_LEVEL:
             carried = carried_hints(x, hints, 16 >> level, hint_nearness)
-    return x
+    return x, encoder_outputs
 
 
 def build_unet(
@@ -251,6 +253,7 @@ def build_unet(
     certainty: bool = False,
     hint_attention: bool = False,
     hint_nearness: float | None = None,
+    trust: bool = False,
 ) -> keras.Model:
     """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
 
@@ -260,11 +263,13 @@ def build_unet(
     (models.hint_attention); with `hint_nearness` (its start) a far cell needs more likeness than a near one.
     `certainty=True` adds a head that predicts how sure each pixel's color is, and the
     output's chroma follows it (models.certainty); the median a/b stay the layer `ab`.
+    `trust=True` adds a head that keeps the share of each color's chroma that colors of its kind
+    earned on photos their model never saw (models.trust); the untrusted a/b stay the layer `ab`.
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
-    features = unet_features(
+    features, encoder_outputs = unet_features(
         inputs, size, pretrained, encoder, hint_input, scene_context, hint_attention, hint_nearness
     )
     upsampled = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
@@ -273,6 +278,8 @@ def build_unet(
     ab = ab_output(x)
     if certainty:
         ab = ConfidentChroma(name="confident_ab")([ab, certainty_head(upsampled, x, ab)])
+    if trust:
+        ab = trusted_colors(ab, trust_head(encoder_outputs, inputs, ab), hint_input)
     model_inputs = [inputs, hint_input] if hints else inputs
     return keras.Model(model_inputs, ab, name="unet")
 
@@ -295,7 +302,7 @@ def build_unet_classes(
     """
     bins = in_gamut_bins()
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
-    features = unet_features(inputs, size, pretrained, encoder)
+    features, _ = unet_features(inputs, size, pretrained, encoder)
     logits = layers.Conv2D(len(bins), 1, dtype="float32", name="ab_logits")(features)
     annealed = layers.Softmax(name="annealed_softmax")(layers.Rescaling(1.0 / temperature, name="annealing")(logits))
     expectation = layers.Conv2D(2, 1, use_bias=False, trainable=False, dtype="float32", name="ab_bins")

@@ -322,7 +322,11 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
     generator = build_generator(args, None, pretrained=not args.init_from)
     if args.init_from:
         source = load_keras_file(resolve_model(args.init_from).path)
-        copy_matching_weights(source, generator, f"{args.encoder}_encoder" if args.arch in UNETS else None)
+        if args.fresh_decoder:
+            encoder = f"{args.encoder}_encoder"
+            generator.get_layer(encoder).set_weights(source.get_layer(encoder).get_weights())
+        else:
+            copy_matching_weights(source, generator, f"{args.encoder}_encoder" if args.arch in UNETS else None)
     if args.freeze_encoder:
         generator.get_layer(f"{args.encoder}_encoder").trainable = False  # its BatchNorm then keeps its statistics
     if args.hints_only:  # only the known-colors paths learn, and not their biases: without hints,
@@ -416,6 +420,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--freeze_encoder",
         action="store_true",
         help="unet, unet_classes: train the decoder (and hint paths) only; the encoder keeps its weights",
+    )
+    parser.add_argument(
+        "--fresh_decoder",
+        action="store_true",
+        help="with --init_from: take only its encoder; the rest starts anew (models.train_trust's fold models)",
     )
     parser.add_argument(
         "--hints", action="store_true", help="unet: take known colors as a second input (trained on sampled hints)"
@@ -515,6 +524,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--adversarial trains a/b regressors; unet_classes is trained on its color classes")
     if args.freeze_encoder and args.arch not in UNETS:
         parser.error("--freeze_encoder is for unet and unet_classes")
+    if args.fresh_decoder and not (args.init_from and args.arch in UNETS):
+        parser.error("--fresh_decoder takes the encoder of --init_from: give it, with unet or unet_classes")
     if args.certainty and not args.init_from:
         parser.error("--certainty trains a head on a trained model: give --init_from")
     if args.hint_attention and not args.hints:
@@ -617,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
+        "fresh_decoder": args.fresh_decoder,
         "scene_context": args.scene_context,
         "certainty": args.certainty,
         "hint_attention": args.hint_attention,
