@@ -143,7 +143,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fold_epochs", type=int, default=24, help="each fold model's epochs")
     parser.add_argument("--epochs", type=int, default=8, help="the head's epochs")
     parser.add_argument("--learning_rate", type=float, default=1e-3, help="the head's")
-    parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--crop", type=int, default=192, help="the fold models' training crop")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -162,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    target_path = resolve_model(args.init_from).path
+    spec = resolve_model(args.init_from)
+    args.size = spec.input_size  # the fold models and the head work at the model's own grid
+    target_path = spec.path
     target = load_keras_file(target_path)
     if "imagenet_norm" not in [layer.name for layer in target.layers]:
         raise SystemExit(f"--init_from {args.init_from}: not a unet (no encoder to read)")

@@ -48,7 +48,7 @@ def trust_run(tmp_path_factory):
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False, hints=True).save(base)
     argv = ["--init_from", str(base), "--data", str(photos), "--unseen", str(photos / "clip0_*"),
-            "--val", str(photos), "--fold_epochs", "1", "--epochs", "2", "--size", "64", "--crop", "64",
+            "--val", str(photos), "--fold_epochs", "1", "--epochs", "2", "--crop", "64",
             "--batch_size", "2", "--out", str(folder / "run"), "--version", "2"]  # fmt: skip
     assert train_trust.main(argv) == 0
     return base, folder / "run", argv
