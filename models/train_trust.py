@@ -32,6 +32,7 @@ from models import train
 from models.architectures import build_unet
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
 from models.trust import trust_head, trusted_colors
+from transforms.hints import HINT_CHANNELS
 
 logger = logging.getLogger(__name__)
 
@@ -74,23 +75,28 @@ def train_fold_model(args: argparse.Namespace, fold: int, photos: list[str]) -> 
     return load_keras_file(str(model_path))
 
 
+def without_hints(model: keras.Model, grids: np.ndarray) -> np.ndarray | list[np.ndarray]:
+    """The model's input for the grids' L: L alone, or L and all-zero hints for a model that takes them."""
+    lightness = grids[..., :1]
+    if len(model.inputs) == 1:
+        return lightness
+    return [lightness, np.zeros((*lightness.shape[:-1], HINT_CHANNELS), np.float32)]
+
+
 def automatic_colors(model: keras.Model, grids: np.ndarray) -> np.ndarray:
     """The model's a/b for the grids' L, without known colors."""
-    lightness = grids[..., :1]
-    inputs = [lightness, np.zeros((*lightness.shape[:-1], 3), np.float32)] if len(model.inputs) == 2 else lightness
-    return model.predict(inputs, batch_size=16, verbose=0)
+    return model.predict(without_hints(model, grids), batch_size=16, verbose=0)
 
 
 def encoder_name(model: keras.Model) -> str:
+    """The nested encoder model's layer name (`mobilenet_v2_encoder`, `efficientnet_lite2_encoder`)."""
     return next(layer.name for layer in model.layers if layer.name.endswith("_encoder"))
 
 
 def encoder_features(model: keras.Model, grids: np.ndarray) -> list[np.ndarray]:
     """The model's encoder outputs for the grids' L (all five strides, as float16 to halve the memory)."""
     normalize = keras.Model(model.inputs, model.get_layer("imagenet_norm").output)
-    lightness = grids[..., :1]
-    inputs = [lightness, np.zeros((*lightness.shape[:-1], 3), np.float32)] if len(model.inputs) == 2 else lightness
-    normalized = normalize.predict(inputs, batch_size=16, verbose=0)
+    normalized = normalize.predict(without_hints(model, grids), batch_size=16, verbose=0)
     encoder = model.get_layer(encoder_name(model))
     return [output.astype(np.float16) for output in encoder.predict(normalized, batch_size=16, verbose=0)]
 
