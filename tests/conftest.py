@@ -87,6 +87,22 @@ def write_image(path: Path, image: np.ndarray) -> Path:
     return path
 
 
+def photos_and_tiny_hint_unet(folder: Path, names: list[str]) -> tuple[Path, Path]:
+    """Color photos of these names in FOLDER/photos and an untrained 64 x 64 hint-taking unet in
+    FOLDER/base.keras, the start of a training test: (photos, model)."""
+    import keras
+
+    from models.architectures import build_unet
+
+    photos = folder / "photos"
+    for index, name in enumerate(names):
+        write_image(photos / name, color_photo(50 + 7 * index, 80, seed=index))
+    base = folder / "base.keras"
+    keras.utils.set_random_seed(0)
+    build_unet(64, pretrained=False, hints=True).save(base)
+    return photos, base
+
+
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[str]:
     """An in-memory gcp-storage-emulator on a free local port; its URL."""

@@ -10,11 +10,10 @@ import pytest
 
 import pipeline
 from models import train
-from models.architectures import build_unet
 from models.certainty import ConfidentChroma, laplace_nll
 from models.registry import file_sha256, load_keras_file
 from pipeline.records import read_metadata
-from tests.conftest import color_photo, write_image
+from tests.conftest import color_photo, photos_and_tiny_hint_unet, write_image
 from tools import fit_certainty
 
 
@@ -42,13 +41,10 @@ def test_confident_chroma_keeps_hue_fades_guesses_and_strengthens_what_it_is_sur
 @pytest.fixture(scope="module")
 def certainty_model(tmp_path_factory):
     """A tiny hint-taking unet, and the certainty model trained on it for one epoch: (base, run folder)."""
-    folder = tmp_path_factory.mktemp("certainty")
-    photos = folder / "photos"
-    for index in range(4):
-        write_image(photos / f"p{index}.jpg", color_photo(50 + 7 * index, 80, seed=index))
-    base = folder / "base.keras"
-    keras.utils.set_random_seed(0)
-    build_unet(64, pretrained=False, hints=True).save(base)
+    photos, base = photos_and_tiny_hint_unet(
+        tmp_path_factory.mktemp("certainty"), [f"p{index}.jpg" for index in range(4)]
+    )
+    folder = photos.parent
     argv = ["--data", str(photos), "--arch", "unet", "--hints", "--certainty", "--init_from", str(base),
             "--size", "64", "--crop", "64", "--batch_size", "2", "--epochs", "1", "--out", str(folder / "run"),
             "--name", "sure"]  # fmt: skip

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from models import train, train_trust
-from models.architectures import build_unet
 from models.registry import file_sha256, load_keras_file
 from models.trust import TrustedColors
-from tests.conftest import color_photo, write_image
+from tests.conftest import photos_and_tiny_hint_unet
 
 
 def test_frames_of_a_clip_and_crops_of_a_picture_stay_in_one_fold():
@@ -41,12 +40,7 @@ def test_trusted_colors_keep_the_share_and_hue_and_leave_scans_with_known_colors
 def trust_run(tmp_path_factory):
     """A tiny hint-taking unet and the trust run on it: (base, run folder, argv)."""
     folder = tmp_path_factory.mktemp("trust")
-    photos = folder / "photos"
-    for index in range(6):
-        write_image(photos / f"clip{index % 3}_f{index:05d}.jpg", color_photo(50 + 7 * index, 80, seed=index))
-    base = folder / "base.keras"
-    keras.utils.set_random_seed(0)
-    build_unet(64, pretrained=False, hints=True).save(base)
+    photos, base = photos_and_tiny_hint_unet(folder, [f"clip{index % 3}_f{index:05d}.jpg" for index in range(6)])
     argv = ["--init_from", str(base), "--data", str(photos), "--unseen", str(photos / "clip0_*"),
             "--val", str(photos), "--fold_epochs", "1", "--epochs", "2", "--crop", "64",
             "--batch_size", "2", "--out", str(folder / "run"), "--version", "2"]  # fmt: skip
