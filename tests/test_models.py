@@ -398,6 +398,7 @@ def test_evaluation_gives_a_row_per_number_of_known_colors(tmp_path, hint_echo_m
     assert [row["model"] for row in rows] == ["echo", "echo + 3 hints (2 drawings)"]
     automatic, three = rows
     assert automatic["cast"] == pytest.approx(0.0, abs=0.5)  # gray: no cast on the neutral pixels
+    assert automatic["better_than_gray"] == 0 and three["better_than_gray"] > 0  # gray was run for the comparison
     assert three["vs_no_hints"] < 1 and three["psnr_gain"] > 0 and three["hint_delta_e2000"] is not None
     assert 0 <= three["worse_with_hints"] <= 1 and three["skin_bleed"] is None  # no face in these photos
     drawings = [
