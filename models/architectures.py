@@ -23,7 +23,7 @@ from models.efficientnet import (
 )
 from models.hint_attention import carried_hints
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
-from models.trust import trust_head, trusted_colors
+from models.trust import ENCODER_LEVELS, trust_head, trusted_colors
 from transforms.hints import HINT_CHANNELS
 from transforms.lab import AB_SCALE
 
@@ -279,7 +279,8 @@ def build_unet(
     if certainty:
         ab = ConfidentChroma(name="confident_ab")([ab, certainty_head(upsampled, x, ab)])
     if trust:
-        ab = trusted_colors(ab, trust_head(encoder_outputs, inputs, ab), hint_input)
+        trust_features = [encoder_outputs[level] for level in ENCODER_LEVELS]
+        ab = trusted_colors(ab, trust_head(*trust_features, inputs, ab), hint_input)
     model_inputs = [inputs, hint_input] if hints else inputs
     return keras.Model(model_inputs, ab, name="unet")
 

@@ -9,7 +9,8 @@ stay in one fold); for each fold a model with --init_from's frozen encoder and a
 trained on the other folds (models.train --fresh_decoder), and colors the photos it did not see.
 Photos --init_from itself never saw (--unseen) are colored by it. Those colors, with the true
 ones, train the head over --init_from's encoder; the export is --init_from with the head, its
-card beside it. Each fold model is kept in OUT/foldN and not trained again when the run resumes.
+card beside it (without the base model's scores: they are not the new model's). Each fold model
+is kept in OUT/foldN and not trained again when the run resumes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import logging
 import re
 import shlex
-import shutil
 import sys
 import zlib
 from pathlib import Path
@@ -30,8 +30,8 @@ import numpy as np
 
 from models import train
 from models.architectures import build_unet
-from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
-from models.trust import trust_head, trusted_colors
+from models.registry import file_sha256, load_keras_file, resolve_model
+from models.trust import ENCODER_LEVELS, trust_head, trusted_colors
 from transforms.hints import HINT_CHANNELS
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,11 @@ def train_fold_model(args: argparse.Namespace, fold: int, photos: list[str]) -> 
     model_path = folder / f"fold{fold}.keras"
     if not model_path.exists():
         links = folder / "photos"
-        shutil.rmtree(links, ignore_errors=True)
-        links.mkdir(parents=True)
+        links.mkdir(parents=True, exist_ok=True)
+        for entry in links.iterdir():  # an interrupted run's links; anything else is not ours to delete
+            if not entry.is_symlink():
+                raise SystemExit(f"{links} holds {entry.name}, which this tool did not write: choose another --out")
+            entry.unlink()
         for index, path in enumerate(photos):
             (links / f"{index:05d}_{Path(path).name}").symlink_to(Path(path).resolve())
         argv = ["--data", str(links), "--val", *args.val, "--init_from", args.init_from, "--fresh_decoder",
@@ -94,30 +97,31 @@ def encoder_name(model: keras.Model) -> str:
 
 
 def encoder_features(model: keras.Model, grids: np.ndarray) -> list[np.ndarray]:
-    """The model's encoder outputs for the grids' L (all five strides, as float16 to halve the memory)."""
+    """The model's encoder outputs that the head reads (ENCODER_LEVELS), as float16 to halve the memory."""
     normalize = keras.Model(model.inputs, model.get_layer("imagenet_norm").output)
     normalized = normalize.predict(without_hints(model, grids), batch_size=16, verbose=0)
-    encoder = model.get_layer(encoder_name(model))
-    return [output.astype(np.float16) for output in encoder.predict(normalized, batch_size=16, verbose=0)]
+    outputs = model.get_layer(encoder_name(model)).predict(normalized, batch_size=16, verbose=0)
+    return [outputs[level].astype(np.float16) for level in ENCODER_LEVELS]
 
 
-def honest_examples(args: argparse.Namespace, target: keras.Model) -> tuple[list[np.ndarray], np.ndarray]:
+def honest_examples(
+    args: argparse.Namespace, target: keras.Model, folds: list[list[str]], unseen: list[str]
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Head inputs (encoder features, L, predicted a/b) and true a/b for every photo and its mirror image,
     each photo colored by a model that never saw it."""
-    folds = split_by_source(train.list_images(args.data), args.folds)
     colored = []
     for fold, photos in enumerate(folds):
         others = [path for other, group in enumerate(folds) if other != fold for path in group]
         colored.append((photos, train_fold_model(args, fold, others)))
-    if args.unseen:
-        colored.append((train.list_images(args.unseen), target))
+    if unseen:
+        colored.append((unseen, target))
     inputs: list[list[np.ndarray]] = [[] for _ in range(5)]
     truths = []
     for photos, model in colored:
         grids = train.load_grids(photos, args.size)
         for view in (grids, np.ascontiguousarray(grids[:, :, ::-1])):  # the pipeline colors the mirror image too
             features = encoder_features(target, view)
-            for slot, array in zip(inputs, [*features[2:], view[..., :1], automatic_colors(model, view)], strict=True):
+            for slot, array in zip(inputs, [*features, view[..., :1], automatic_colors(model, view)], strict=True):
                 slot.append(array)
             truths.append(view[..., 1:])
     return [np.concatenate(slot) for slot in inputs], np.concatenate(truths)
@@ -125,12 +129,11 @@ def honest_examples(args: argparse.Namespace, target: keras.Model) -> tuple[list
 
 def build_head_trainer(target: keras.Model, size: int) -> keras.Model:
     """(features at strides 8, 16, 32, L, a/b) -> trusted a/b: the head alone, on precomputed features."""
-    encoder = target.get_layer(encoder_name(target))
-    shapes = [tuple(output.shape[1:]) for output in encoder.outputs][2:]
-    features = [keras.Input(shape=shape, name=f"stride{8 << level}") for level, shape in enumerate(shapes)]
+    outputs = target.get_layer(encoder_name(target)).outputs
+    features = [keras.Input(shape=outputs[level].shape[1:], name=f"stride{2 << level}") for level in ENCODER_LEVELS]
     lightness = keras.Input(shape=(size, size, 1), name="lightness")
     ab = keras.Input(shape=(size, size, 2), name="ab")
-    share = trust_head([None, None, *features], lightness, ab)
+    share = trust_head(*features, lightness, ab)
     return keras.Model([*features, lightness, ab], trusted_colors(ab, share), name="trust_trainer")
 
 
@@ -155,7 +158,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="run folder: fold models, the head's log, the export")
     parser.add_argument("--name", default="unet")
     parser.add_argument("--version", default="1")
-    parser.add_argument("--bundle", action="store_true", help="also copy the model, card and log into models/bundled/")
     args = parser.parse_args(argv)
     if args.folds < 2:
         parser.error("--folds must be at least 2: a fold model must leave some photos out")
@@ -165,6 +167,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
+    folds = split_by_source(train.list_images(args.data), args.folds)
+    if not all(folds):
+        raise SystemExit(f"--data {' '.join(args.data)}: fewer sources of photos than --folds {args.folds}")
+    unseen = train.list_images(args.unseen) if args.unseen else []
+    if args.unseen and not unseen:
+        raise SystemExit(f"--unseen {' '.join(args.unseen)}: no photos there")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     spec = resolve_model(args.init_from)
@@ -173,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     target = load_keras_file(target_path)
     if "imagenet_norm" not in [layer.name for layer in target.layers]:
         raise SystemExit(f"--init_from {args.init_from}: not a unet (no encoder to read)")
-    inputs, truths = honest_examples(args, target)
+    inputs, truths = honest_examples(args, target, folds, unseen)
     logger.info("%d colorings of photos their model never saw", len(truths))
 
     keras.utils.set_random_seed(args.seed)
@@ -199,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     model_path = out / f"{args.name}.keras"
     exported.save(model_path)
     card = {
-        **base_card,
+        **{key: value for key, value in base_card.items() if key != "validation_metrics"},  # its scores are not ours
+        "base_command": base_card.get("command"),
         "name": args.name,
         "version": args.version,
         "architecture": "unet",
@@ -219,10 +228,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     model_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     logger.info("exported %s with its model card", model_path)
-    if args.bundle:
-        shutil.copy(model_path, BUNDLED_DIR / model_path.name)
-        shutil.copy(model_path.with_suffix(".json"), BUNDLED_DIR / f"{args.name}.json")
-        shutil.copy(log, BUNDLED_DIR / f"{args.name}.trust.log.csv")
     return 0
 
 

@@ -22,9 +22,9 @@ TRUST_START = 2.0  # the logit it starts from: sigmoid(2) keeps 88 % of every co
 ENCODER_LEVELS = (2, 3, 4)  # the encoder outputs it reads: strides 8, 16 and 32
 
 
-def trust_head(encoder_outputs: list, lightness, ab):
-    """The share of chroma to keep at each stride-8 cell, from the encoder's features and the a/b there."""
-    stride8, stride16, stride32 = (encoder_outputs[level] for level in ENCODER_LEVELS)
+def trust_head(stride8, stride16, stride32, lightness, ab):
+    """The share of chroma to keep at each stride-8 cell, from the encoder's features (its outputs
+    ENCODER_LEVELS) and the a/b there."""
     x = layers.Conv2D(TRUST_WIDTH, 1, activation="relu", name="trust_reduce32")(stride32)
     x = layers.UpSampling2D(interpolation="bilinear", name="trust_up32")(x)
     x = layers.Concatenate(name="trust_cat16")([x, stride16])

@@ -41,6 +41,9 @@ def trust_run(tmp_path_factory):
     """A tiny hint-taking unet and the trust run on it: (base, run folder, argv)."""
     folder = tmp_path_factory.mktemp("trust")
     photos, base = photos_and_tiny_hint_unet(folder, [f"clip{index % 3}_f{index:05d}.jpg" for index in range(6)])
+    base_card = {"name": "base", "input_size": 64, "hints": True, "command": "python -m models.train ...",
+                 "validation_metrics": {"val/scenes": {"delta_e2000": 9.0}}}  # fmt: skip
+    base.with_suffix(".json").write_text(json.dumps(base_card))
     argv = ["--init_from", str(base), "--data", str(photos), "--unseen", str(photos / "clip0_*"),
             "--val", str(photos), "--fold_epochs", "1", "--epochs", "2", "--crop", "64",
             "--batch_size", "2", "--out", str(folder / "run"), "--version", "2"]  # fmt: skip
@@ -85,6 +88,7 @@ def test_the_trusted_model_fades_its_own_colors_keeps_their_hue_and_keeps_known_
 
     card = json.loads((run / "unet.json").read_text())
     assert card["trust"] is True and card["hints"] is True and card["version"] == "2"
+    assert "validation_metrics" not in card and card["base_command"] == "python -m models.train ..."
     assert card["sha256"] == file_sha256(str(run / "unet.keras")) and card["command"].startswith(
         "python -m models.train_trust"
     )
@@ -104,3 +108,27 @@ def test_fresh_decoder_needs_a_model_to_take_the_encoder_from(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--out", "y", "--fresh_decoder"])
     assert "--fresh_decoder takes the encoder of --init_from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [(["--unseen", "nowhere/*"], "--unseen nowhere/*: no photos there"), (["--folds", "5"], "fewer sources")],
+)
+def test_photos_that_are_not_there_are_a_clear_error_before_any_training(trust_run, extra, message):
+    base, run, argv = trust_run
+    photos = argv[argv.index("--data") + 1]
+    with pytest.raises(SystemExit, match=message.replace("*", r"\*")):
+        train_trust.main(["--init_from", str(base), "--data", photos, "--val", photos, "--out", str(run.parent / "x"),
+                          *extra])  # fmt: skip
+    assert not (run.parent / "x").exists()
+
+
+def test_a_fold_folder_holding_files_it_did_not_write_is_left_alone(trust_run, tmp_path):
+    base, _, argv = trust_run
+    photos = argv[argv.index("--data") + 1]
+    mine = tmp_path / "out" / "fold0" / "photos" / "keep.jpg"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"not ours")
+    with pytest.raises(SystemExit, match="which this tool did not write"):
+        train_trust.main(["--init_from", str(base), "--data", photos, "--val", photos, "--out", str(tmp_path / "out")])
+    assert mine.read_bytes() == b"not ours"
