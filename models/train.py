@@ -39,7 +39,7 @@ from models.certainty import DOUBT_WEIGHT, laplace_nll, with_doubt
 from models.color_classes import REBALANCE_MIX, RebalancedClassLoss, RebalancedL1, in_gamut_bins, rebalancing_weights
 from models.degrade import degrade_lightness
 from models.hints import HINTS_SHARE, no_hints, sample_hints
-from models.losses import LOSSES, no_worse_than_automatic
+from models.losses import LOSSES, no_worse_than_automatic, with_overshoot
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
 from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
@@ -175,11 +175,13 @@ class StopAfterMinutes(keras.callbacks.Callback):
 
 def logged_val_losses(path: Path) -> list[float]:
     """Each epoch's validation loss from a run's CSV log, over all its resumptions (Keras's history
-    holds only the last one's); an epoch redone after a kill counts once, with its last value."""
+    holds only the last one's); an epoch redone after a kill counts once, with its last value, and one
+    without a validation loss (Keras's CSVLogger writes NA) not at all."""
     if not path.exists():
         return []
     with path.open(newline="") as log:
-        by_epoch = {int(row["epoch"]): float(row["val_loss"]) for row in csv.DictReader(log) if row.get("val_loss")}
+        rows = [row for row in csv.DictReader(log) if row.get("val_loss") not in (None, "", "NA")]
+        by_epoch = {int(row["epoch"]): float(row["val_loss"]) for row in rows}
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
@@ -335,6 +337,8 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
             if layer.trainable and getattr(layer, "bias", None) is not None:
                 layer.bias.trainable = False
     reconstruction = LOSSES[args.loss]
+    if args.overshoot:
+        reconstruction = with_overshoot(reconstruction, args.overshoot)
     rate = learning_rate(args, 0 if train_grids is None else len(train_grids))
     if args.certainty:
         if not args.train_colors:  # only the head learns: the colors stay those of --init_from
@@ -464,6 +468,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "make each pixel to the loss (models.losses.no_worse_than_automatic)",
     )
     parser.add_argument(
+        "--overshoot",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="add WEIGHT times the chroma painted beyond the truth's to the loss: the model learns a lower quantile "
+        "of chroma, little color where its training photos' colors spread (models.losses.with_overshoot)",
+    )
+    parser.add_argument(
         "--scene_context",
         action="store_true",
         help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
@@ -540,6 +552,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(
             "--no_worse adds to the plain reconstruction loss: not with --certainty, --adversarial or --rebalance_mix"
         )
+    if args.overshoot is not None and (args.arch == "unet_classes" or args.certainty or args.rebalance_mix is not None):
+        parser.error(
+            "--overshoot adds to an a/b reconstruction loss: not with unet_classes, --certainty or --rebalance_mix"
+        )
     if args.train_colors and not args.certainty:
         parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
     for flag in ("hints", "scene_context", "certainty"):
@@ -602,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_weights(str(out / "best.weights.h5"))
     name = args.name or args.arch
     val_losses = logged_val_losses(out / "log.csv") or history.get("val_loss", [])
+    reconstruction = args.loss + (f" + {args.overshoot} * chroma beyond the truth's" if args.overshoot else "")
     card = {
         "name": name,
         "version": args.version,
@@ -615,16 +632,16 @@ def main(argv: list[str] | None = None) -> int:
         "output": "a/b / 128, shape (input_size, input_size, 2)",
         "annealed_mean_temperature": args.temperature if args.arch == "unet_classes" else None,
         "rebalance_mix": args.rebalance_mix,
-        "loss": f"{args.loss} + {DOUBT_WEIGHT} * Laplace negative log-likelihood of the certainty head"
+        "loss": f"{reconstruction} + {DOUBT_WEIGHT} * Laplace negative log-likelihood of the certainty head"
         if args.train_colors
         else "Laplace negative log-likelihood of the certainty head (colors frozen)"
         if args.certainty
-        else f"adversarial + {args.l1_weight} * {args.loss}"
+        else f"adversarial + {args.l1_weight} * ({reconstruction})"
         if is_adversarial(args)
-        else f"{args.loss} + {args.no_worse} * how much worse than the automatic colors known colors make each pixel"
+        else f"{reconstruction} + {args.no_worse} * how much worse than the automatic colors hints make each pixel"
         if args.no_worse
         else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
-            args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else args.loss
+            args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else reconstruction
         ),
         "initialized_from": args.init_from,
         "frozen_encoder": args.freeze_encoder,
@@ -635,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         "hint_nearness": args.hint_nearness,
         "hints_only": args.hints_only,
         "no_worse": args.no_worse,
+        "overshoot": args.overshoot,
         "hint_share": args.hint_share if args.hints else None,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,

@@ -22,7 +22,7 @@ from models.hints import (
     object_clicks,
     sample_hints,
 )
-from models.losses import LOSSES, no_worse_than_automatic
+from models.losses import LOSSES, no_worse_than_automatic, with_overshoot
 from tests.conftest import color_photo, write_image
 from transforms.lab import AB_SCALE
 from transforms.metrics import delta_e2000
@@ -74,6 +74,30 @@ def test_no_worse_adds_only_what_the_known_colors_make_worse_than_the_automatic_
     value = float(loss(truth, np.concatenate([hinted, automatic], axis=-1)))
     assert value == pytest.approx((0.0 + 0.5 + 0.2 + 0.2) / 4 + 2.0 * 0.3 / 4)
     assert float(loss(truth, np.concatenate([automatic, automatic], axis=-1))) == pytest.approx(0.2)
+
+
+def test_overshoot_adds_only_the_chroma_painted_beyond_the_truths():
+    truth = np.array([[0.0, 0.0], [0.3, 0.4], [0.3, 0.4]], np.float32)[None, None]  # chroma 0, 0.5, 0.5
+    predicted = np.array([[0.6, 0.8], [0.0, 0.1], [0.6, 0.8]], np.float32)[None, None]  # chroma 1, 0.1, 1
+    plain = float(LOSSES["mae"](truth, predicted))
+    assert float(with_overshoot(LOSSES["mae"], 2.0)(truth, predicted)) == pytest.approx(
+        plain + 2.0 * (1.0 + 0.0 + 0.5) / 3, abs=1e-3
+    )  # the gray truth's chroma is sqrt(EPSILON), not 0
+
+
+def test_overshoot_makes_the_gray_of_a_surface_often_gray_the_best_guess():
+    """Four in ten such walls are gray, six are one tint: L1 is best with the tint, the overshoot
+    term (the quantile it asks for is under 0.4) with gray."""
+    truth = np.zeros((1, 1, 10, 2), np.float32)
+    truth[..., 4:, :] = [0.15, 0.2]
+    guesses = np.linspace(0.0, 1.0, 11)
+
+    def best(loss) -> float:
+        values = [float(loss(truth, np.broadcast_to(np.float32([0.15, 0.2]) * g, truth.shape))) for g in guesses]
+        return guesses[int(np.argmin(values))]
+
+    assert best(LOSSES["mae"]) == 1.0
+    assert best(with_overshoot(LOSSES["mae"], 1.0)) == 0.0
 
 
 def test_psnr_and_ssim_losses_match_tensorflows_image_metrics():
@@ -494,6 +518,21 @@ def test_no_worse_is_refused_where_it_would_be_ignored(extra, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("extra", [["--arch", "unet_classes"], ["--rebalance_mix", "0.9"], ["--certainty"]])
+def test_overshoot_is_refused_where_there_is_no_plain_reconstruction_loss(extra, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--out", "y", "--init_from", "m", "--overshoot", "1", *extra])
+    assert "--overshoot adds to an a/b reconstruction loss" in capsys.readouterr().err
+
+
+def test_logged_validation_losses_count_each_epoch_once_and_skip_epochs_without_one(tmp_path):
+    """A resumed run redoes its killed epoch; a log Keras wrote without validation holds NA."""
+    log = tmp_path / "log.csv"
+    log.write_text("epoch,loss,val_loss\n0,0.9,NA\n0,0.5,0.4\n1,0.4,0.35\n1,0.3,0.3\n2,0.2,\n")
+    assert train.logged_val_losses(log) == [0.4, 0.3]
+    assert train.logged_val_losses(tmp_path / "none.csv") == []
+
+
 def test_hint_attention_is_refused_without_hints(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--out", "y", "--hint_attention"])
@@ -503,14 +542,14 @@ def test_hint_attention_is_refused_without_hints(capsys):
 def test_training_the_hint_paths_only_keeps_the_automatic_model_exactly(photos, tmp_path):
     """--hints_only: the known-colors paths learn (their kernels and the attention's matching), nothing else
     does, not even their biases, so that without hints the trained model predicts exactly what it grew from;
-    --no_worse trains beside the automatic colors and exports the model alone."""
+    --no_worse trains beside the automatic colors and exports the model alone (--overshoot adds to its loss)."""
     base = tmp_path / "base.keras"
     keras.utils.set_random_seed(0)
     build_unet(64, pretrained=False, hints=True).save(base)
     out = tmp_path / "run"
     argv = ["--data", str(photos), "--arch", "unet", "--hints", "--hint_attention", "--hints_only",
             "--hint_share", "1", "--init_from", str(base), "--size", "64", "--crop", "64", "--batch_size", "2",
-            "--epochs", "1", "--no_worse", "1", "--out", str(out), "--name", "h"]  # fmt: skip
+            "--epochs", "1", "--no_worse", "1", "--overshoot", "0.5", "--out", str(out), "--name", "h"]  # fmt: skip
     assert train.main(argv) == 0
     trained = keras.saving.load_model(out / "h.keras", compile=False, safe_mode=True)
     started = keras.saving.load_model(base, compile=False, safe_mode=True)
@@ -531,4 +570,5 @@ def test_training_the_hint_paths_only_keeps_the_automatic_model_exactly(photos, 
     )
     assert not np.array_equal(trained.get_layer("carried2_conv").get_weights()[0], 0)
     card = json.loads((out / "h.json").read_text())
-    assert card["hints_only"] is True and card["no_worse"] == 1
+    assert card["hints_only"] is True and card["no_worse"] == 1 and card["overshoot"] == 0.5
+    assert card["loss"].startswith("mae + 0.5 * chroma beyond the truth's + 1.0 * how much worse")
