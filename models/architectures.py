@@ -3,9 +3,9 @@
 Every generator maps L / 100, shape (size, size, 1), to a/b / 128, shape
 (size, size, 2), through a tanh, so any of them plugs into the same pipeline.
 `size=None` builds a network that takes any size its down-sampling divides (used
-to train on crops and validate on whole images). Besides built-in Keras layers only two of our
-own are used, registered for Keras (`ConfidentChroma`, `HintAttention`): the saved files load
-with safe_mode on through `models.registry.load_keras_file`.
+to train on crops and validate on whole images). Besides built-in Keras layers only our own
+registered ones are used (`ConfidentChroma`, `HintAttention`, `TrustedColors`, `SureColors`): the
+saved files load with safe_mode on through `models.registry.load_keras_file`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from models.efficientnet import (
 )
 from models.hint_attention import carried_hints
 from models.mobilenet import IMAGENET_MEAN, IMAGENET_STD, mobilenet_v2_encoder, mobilenet_v2_encoder_untrained
+from models.sure_colors import SURE_PREFIX, SureColors
 from models.trust import ENCODER_LEVELS, trust_head, trusted_colors
 from transforms.hints import HINT_CHANNELS
 from transforms.lab import AB_SCALE
@@ -39,9 +40,9 @@ def conv_bn_act(x, filters: int, name: str, activation: str = "relu", kernel_siz
     )
 
 
-def ab_output(x):
+def ab_output(x, name: str = "ab"):
     """The shared head: two channels, tanh, kept in float32 under mixed precision."""
-    return layers.Conv2D(2, 1, activation="tanh", dtype="float32", name="ab")(x)
+    return layers.Conv2D(2, 1, activation="tanh", dtype="float32", name=name)(x)
 
 
 # The research's autoencoder: (filters, max-pool after the block) down to a 16x16x128 latent at 256.
@@ -202,46 +203,64 @@ def add_scene_context(x, encoded, name: str = "scene"):
     return layers.Add(name=name)([x, context])
 
 
-def unet_features(
-    inputs,
-    size: int | None,
-    pretrained: bool,
-    encoder: str,
-    hints=None,
-    scene_context: bool = False,
-    hint_attention: bool = False,
-    hint_nearness: float | None = None,
-):
-    """The shared U-Net body: features at half the input's resolution (stride 2).
+def unet_encoder(inputs, size: int | None, pretrained: bool, encoder: str) -> list:
+    """The encoder's outputs (strides 2 to 32) for L fed as a gray RGB image with its own normalization.
 
-    L is fed to an ImageNet-pretrained encoder as a gray RGB image with the encoder's own
-    normalization, so it starts out recognizing faces, clothes, skies and plants instead
-    of learning them from a few thousand photos; a light decoder with skip connections
-    brings its features back up. Known colors (`hints`, optional) join the decoder at
-    every level (Zhang et al. 2017 feed them beside L; here the encoder stays ImageNet's);
-    with `hint_attention`, also as `HintAttention` carries them over the stride-8 grid, at the
-    finer levels. Returns the features and the encoder's outputs (strides 2 to 32).
+    The encoder is ImageNet-pretrained, so it starts out recognizing faces, clothes, skies and
+    plants instead of learning them from a few thousand photos.
     """
     pretrained_encoder, untrained_encoder, mean, std = ENCODERS[encoder]
     gray_rgb = layers.Concatenate(name="gray_rgb")([inputs, inputs, inputs])
     normalized = layers.Normalization(mean=mean, variance=std**2, name="imagenet_norm")(gray_rgb)
-    encoder_outputs = (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
+    return (pretrained_encoder if pretrained else untrained_encoder)((size, size, 3))(normalized)
+
+
+def unet_decoder(
+    encoder_outputs,
+    hints=None,
+    scene_context: bool = False,
+    hint_attention: bool = False,
+    hint_nearness: float | None = None,
+    prefix: str = "",
+):
+    """A light decoder with skip connections: the encoder's features back up to stride 2.
+
+    Known colors (`hints`, optional) join it at every level (Zhang et al. 2017 feed them beside L;
+    here the encoder stays ImageNet's); with `hint_attention`, also as `HintAttention` carries them
+    over the stride-8 grid, at the finer levels. `prefix` names a second decoder's layers.
+    """
     *skips, encoded = encoder_outputs
-    x = conv_bn_act(encoded, 160, "reduce", kernel_size=1)
+    x = conv_bn_act(encoded, 160, f"{prefix}reduce", kernel_size=1)
     if scene_context:
-        x = add_scene_context(x, encoded)
-    x = add_hints(x, hints, 32, "hints_reduce")
+        x = add_scene_context(x, encoded, f"{prefix}scene")
+    x = add_hints(x, hints, 32, f"{prefix}hints_reduce")
     carried = None
     for level, (skip, width) in enumerate(zip(reversed(skips), UNET_DECODER, strict=True)):
-        x = layers.UpSampling2D(interpolation="bilinear", name=f"up{level}")(x)
-        x = layers.Concatenate(name=f"skip{level}")([x, skip])
-        x = add_hints(conv_bn_act(x, width, f"decode{level}a"), hints, 16 >> level, f"hints{level}")
+        x = layers.UpSampling2D(interpolation="bilinear", name=f"{prefix}up{level}")(x)
+        x = layers.Concatenate(name=f"{prefix}skip{level}")([x, skip])
+        x = add_hints(conv_bn_act(x, width, f"{prefix}decode{level}a"), hints, 16 >> level, f"{prefix}hints{level}")
         if carried is not None:
-            x = add_carried(x, carried, 1 << (level - CARRIED_FROM_LEVEL), f"carried{level}")
-        x = conv_bn_act(x, width, f"decode{level}b")
+            x = add_carried(x, carried, 1 << (level - CARRIED_FROM_LEVEL), f"{prefix}carried{level}")
+        x = conv_bn_act(x, width, f"{prefix}decode{level}b")
         if hint_attention and level == CARRIED_FROM_LEVEL:
-            carried = carried_hints(x, hints, 16 >> level, hint_nearness)
-    return x, encoder_outputs
+            carried = carried_hints(x, hints, 16 >> level, hint_nearness, f"{prefix}hint_attention")
+    return x
+
+
+def unet_features(inputs, size: int | None, pretrained: bool, encoder: str):
+    """The U-Net body of `build_unet_classes`: the decoder's features at stride 2 and the encoder's outputs."""
+    encoder_outputs = unet_encoder(inputs, size, pretrained, encoder)
+    return unet_decoder(encoder_outputs), encoder_outputs
+
+
+def full_resolution_ab(inputs, encoder_outputs, hints, decoder_options: dict, prefix: str = ""):
+    """One decoder's a/b at the input's resolution, the last skip being L itself; also its last
+    features at stride 2 and at full resolution (what the certainty head reads)."""
+    features = unet_decoder(encoder_outputs, hints, prefix=prefix, **decoder_options)
+    upsampled = layers.UpSampling2D(interpolation="bilinear", name=f"{prefix}up_full")(features)
+    x = layers.Concatenate(name=f"{prefix}skip_lightness")([upsampled, inputs])
+    x = add_hints(conv_bn_act(x, 16, f"{prefix}decode_full"), hints, 1, f"{prefix}hints_full")
+    return ab_output(x, f"{prefix}ab"), upsampled, x
 
 
 def build_unet(
@@ -254,8 +273,9 @@ def build_unet(
     hint_attention: bool = False,
     hint_nearness: float | None = None,
     trust: bool = False,
+    sure_blend: tuple[float, float, float] | None = None,
 ) -> keras.Model:
-    """Our U-Net regressing a/b; the last skip is the full-resolution L itself.
+    """Our U-Net regressing a/b: an ImageNet encoder, a light decoder (`unet_decoder`).
 
     `hints=True` adds a second input, `hints` (size, size, 3): known a/b / 128 and their
     mask; all zeros means "no known colors" and gives the automatic result. `hint_attention=True`
@@ -265,22 +285,23 @@ def build_unet(
     output's chroma follows it (models.certainty); the median a/b stay the layer `ab`.
     `trust=True` adds a head that keeps the share of each color's chroma that colors of its kind
     earned on photos their model never saw (models.trust); the untrusted a/b stay the layer `ab`.
+    `sure_blend` (lower, upper, gain) adds a second decoder on the same encoder for the colors the
+    model is sure of (`sure_ab`) and blends it with the median `ab` (models.sure_colors).
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """
     inputs = keras.Input(shape=(size, size, 1), name="lightness")
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
-    features, encoder_outputs = unet_features(
-        inputs, size, pretrained, encoder, hint_input, scene_context, hint_attention, hint_nearness
-    )
-    upsampled = layers.UpSampling2D(interpolation="bilinear", name="up_full")(features)
-    x = layers.Concatenate(name="skip_lightness")([upsampled, inputs])
-    x = add_hints(conv_bn_act(x, 16, "decode_full"), hint_input, 1, "hints_full")
-    ab = ab_output(x)
+    encoder_outputs = unet_encoder(inputs, size, pretrained, encoder)
+    decoder_options = {"scene_context": scene_context, "hint_attention": hint_attention, "hint_nearness": hint_nearness}
+    ab, upsampled, x = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options)
     if certainty:
         ab = ConfidentChroma(name="confident_ab")([ab, certainty_head(upsampled, x, ab)])
     if trust:
         trust_features = [encoder_outputs[level] for level in ENCODER_LEVELS]
         ab = trusted_colors(ab, trust_head(*trust_features, inputs, ab), hint_input)
+    if sure_blend:
+        sure_ab, _, _ = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options, SURE_PREFIX)
+        ab = SureColors(*sure_blend, name="sure_colors")([ab, sure_ab])
     model_inputs = [inputs, hint_input] if hints else inputs
     return keras.Model(model_inputs, ab, name="unet")
 

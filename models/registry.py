@@ -46,9 +46,11 @@ def load_keras_file(path: str):
     """A local .keras file loaded as every part of RevivaColor loads a model: safe mode on, our own layers known."""
     import keras
 
-    from models import certainty, hint_attention, trust
+    from models import certainty, hint_attention, sure_colors, trust
 
-    custom_objects = certainty.CUSTOM_OBJECTS | hint_attention.CUSTOM_OBJECTS | trust.CUSTOM_OBJECTS
+    custom_objects = (
+        certainty.CUSTOM_OBJECTS | hint_attention.CUSTOM_OBJECTS | trust.CUSTOM_OBJECTS | sure_colors.CUSTOM_OBJECTS
+    )
     return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
 
 

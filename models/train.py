@@ -41,6 +41,7 @@ from models.degrade import degrade_lightness
 from models.hints import HINTS_SHARE, no_hints, sample_hints
 from models.losses import LOSSES, no_worse_than_automatic, with_overshoot
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
+from models.sure_colors import SURE_BLEND, SURE_PREFIX, median_and_sure_loss
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
 from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
 from transforms.letterbox import letterbox
@@ -256,6 +257,7 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
             "certainty": args.certainty,
             "hint_attention": args.hint_attention,
             "hint_nearness": args.hint_nearness,
+            "sure_blend": tuple(args.sure_blend) if args.sure_colors else None,
             "pretrained": pretrained,
         },
         "unet_classes": {"temperature": args.temperature, "encoder": args.encoder, "pretrained": pretrained},
@@ -265,7 +267,8 @@ def build_generator(args: argparse.Namespace, size: int | None, pretrained: bool
 
 def copy_matching_weights(source: keras.Model, target: keras.Model, required: str | None = None) -> None:
     """Start `target` from `source`: every layer of the same name and weight shapes (all of them for one --arch),
-    and of a layer grown a weight (HintAttention's nearness) the weights it had.
+    and of a layer grown a weight (HintAttention's nearness) the weights it had. A second decoder's layer
+    (`sure_` ...) the source lacks starts as the source's decoder layer of the same name without the prefix.
 
     So a unet_classes run can start from a trained unet's encoder and decoder; only its new head learns from zero.
     The `required` layer (the encoder, not loaded from ImageNet then) must be among them.
@@ -273,7 +276,7 @@ def copy_matching_weights(source: keras.Model, target: keras.Model, required: st
     source_layers = {layer.name: layer for layer in source.layers}
     copied = []
     for layer in target.layers:
-        match = source_layers.get(layer.name)
+        match = source_layers.get(layer.name, source_layers.get(layer.name.removeprefix(SURE_PREFIX)))
         weights = match.get_weights() if match is not None else []
         if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
             layer.set_weights(weights)
@@ -347,6 +350,11 @@ def build_trainable(args: argparse.Namespace, train_grids: np.ndarray | None) ->
         median_and_doubt = [generator.get_layer("ab").output, generator.get_layer("certainty_log_scale").output]
         model = keras.Model(generator.input, layers.Concatenate(name="median_and_doubt")(median_and_doubt))
         loss = with_doubt(reconstruction) if args.train_colors else laplace_nll
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
+    elif args.sure_colors:
+        median_and_sure = [generator.get_layer("ab").output, generator.get_layer(f"{SURE_PREFIX}ab").output]
+        model = keras.Model(generator.input, layers.Concatenate(name="median_and_sure")(median_and_sure))
+        loss = median_and_sure_loss(reconstruction, args.sure_colors)
         model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss)
     elif args.arch == "unet_classes":
         model = keras.Model(generator.input, generator.get_layer("ab_logits").output, name="unet_class_logits")
@@ -476,6 +484,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "of chroma, little color where its training photos' colors spread (models.losses.with_overshoot)",
     )
     parser.add_argument(
+        "--sure_colors",
+        type=float,
+        default=None,
+        metavar="WEIGHT",
+        help="unet: also train a second decoder for the colors the model is sure of (--loss plus WEIGHT times the "
+        "chroma beyond the truth's) and blend it with the median by --sure_blend (models.sure_colors)",
+    )
+    parser.add_argument(
+        "--sure_blend",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("LOWER", "UPPER", "GAIN"),
+        help="with --sure_colors: the median where the sure colors keep UPPER of its chroma or more, the sure colors "
+        f"times GAIN where they keep LOWER or less (default {' '.join(map(str, SURE_BLEND))})",
+    )
+    parser.add_argument(
         "--scene_context",
         action="store_true",
         help="unet: add the encoder's features averaged over the whole picture to every pixel's (Iizuka et al. 2016)",
@@ -556,6 +581,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(
             "--overshoot adds to an a/b reconstruction loss: not with unet_classes, --certainty or --rebalance_mix"
         )
+    if args.sure_colors is not None and (
+        args.arch != "unet"
+        or args.certainty
+        or args.overshoot is not None
+        or args.no_worse is not None
+        or args.hints_only
+        or is_adversarial(args)
+        or args.rebalance_mix is not None
+    ):
+        parser.error(
+            "--sure_colors trains two unet decoders by --loss: not with --certainty, --overshoot, --no_worse, "
+            "--hints_only, --adversarial or --rebalance_mix"
+        )
+    if args.sure_colors is not None and args.sure_colors <= 0:
+        parser.error(f"--sure_colors WEIGHT must be above 0, not {args.sure_colors:g}")
+    if args.sure_blend is not None and args.sure_colors is None:
+        parser.error("--sure_blend blends the two answers of --sure_colors: give it")
+    if args.sure_colors is not None:
+        args.sure_blend = list(args.sure_blend or SURE_BLEND)
+        lower, upper, gain = args.sure_blend
+        if not (0 <= lower < upper <= 1 and gain > 0):
+            parser.error(f"--sure_blend needs 0 <= LOWER < UPPER <= 1 and GAIN > 0, not {lower:g} {upper:g} {gain:g}")
     if args.train_colors and not args.certainty:
         parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
     for flag in ("hints", "scene_context", "certainty"):
@@ -618,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
         model.load_weights(str(out / "best.weights.h5"))
     name = args.name or args.arch
     val_losses = logged_val_losses(out / "log.csv") or history.get("val_loss", [])
-    reconstruction = args.loss + (f" + {args.overshoot} * chroma beyond the truth's" if args.overshoot else "")
+    beyond = "chroma beyond the truth's"
+    reconstruction = args.loss + (f" + {args.overshoot} * {beyond}" if args.overshoot else "")
     card = {
         "name": name,
         "version": args.version,
@@ -640,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
         if is_adversarial(args)
         else f"{reconstruction} + {args.no_worse} * how much worse than the automatic colors hints make each pixel"
         if args.no_worse
+        else f"{args.loss} on the median + ({args.loss} + {args.sure_colors} * {beyond}) on the sure colors"
+        if args.sure_colors
         else {"unet_classes": f"class-rebalanced cross-entropy over {len(in_gamut_bins())} a/b bins"}.get(
             args.arch, f"color-rarity-weighted {args.loss}" if args.rebalance_mix is not None else reconstruction
         ),
@@ -653,6 +703,8 @@ def main(argv: list[str] | None = None) -> int:
         "hints_only": args.hints_only,
         "no_worse": args.no_worse,
         "overshoot": args.overshoot,
+        "sure_colors": args.sure_colors,
+        "sure_blend": args.sure_blend if args.sure_colors else None,
         "hint_share": args.hint_share if args.hints else None,
         "damage_share": args.damage_share,
         "training_data": args.data if train_files else None,

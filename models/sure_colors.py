@@ -1,0 +1,74 @@
+"""Two answers from one network: the median color of each pixel, and the color it is sure of.
+
+An L1 decoder predicts each pixel's median color. Where the photos it learned from agree (skin,
+sky, grass) that median is right; where they spread (a wall or a shirt of any color) it is a
+faint cream guess that casts over every neutral surface of a whole scene. A second decoder on
+the same encoder learns a lower quantile of chroma (`models.losses.with_overshoot` with a large
+weight): nearly the median's color where the colors agree, little where they spread. How much
+chroma the sure answer keeps of the median's is then the model's own measure of certainty, and
+`SureColors` blends by it: the median where the sure answer keeps most of it, the sure answer
+(times a gain) where it keeps little. Both answers follow a known color, so near one the blend
+is mostly the median's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+from models.losses import with_overshoot
+
+Tensor = Any  # a tensor of the active Keras backend, or a NumPy array
+
+SURE_PREFIX = "sure_"  # the second decoder's layers: its own copy of every decoder layer's name
+# lower, upper, gain of the default (unet v15), chosen on val/scenes and val/people (docs/models.md)
+SURE_BLEND = (0.15, 0.55, 1.3)
+CHROMA_FLOOR = 1e-3  # a/b / 128 units: the median's chroma in the share kept never falls below it
+
+
+@keras.saving.register_keras_serializable(package="revivacolor")
+class SureColors(layers.Layer):
+    """[median a/b, sure a/b] -> sure * gain + (median - sure * gain) * w, per pixel, where
+    w = clip((C_sure / C_median - lower) / (upper - lower), 0, 1): the median where the sure
+    answer keeps at least `upper` of its chroma, the sure answer times `gain` where it keeps
+    `lower` or less, and a straight ramp between.
+    """
+
+    def __init__(self, lower: float, upper: float, gain: float, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= lower < upper <= 1.0 or gain <= 0:
+            raise ValueError(f"SureColors needs 0 <= lower < upper <= 1 and gain > 0, not {lower}, {upper}, {gain}")
+        self.lower, self.upper, self.gain = lower, upper, gain
+
+    def call(self, inputs):
+        median, sure = (ops.cast(value, "float32") for value in inputs)
+        kept = _chroma(sure) / ops.maximum(_chroma(median), CHROMA_FLOOR)
+        weight = ops.clip((kept - self.lower) / (self.upper - self.lower), 0.0, 1.0)
+        return sure * self.gain + (median - sure * self.gain) * weight
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "lower": self.lower, "upper": self.upper, "gain": self.gain}
+
+
+def _chroma(ab: Tensor) -> Tensor:
+    return ops.sqrt(ops.sum(ops.square(ab), axis=-1, keepdims=True))
+
+
+def median_and_sure_loss(reconstruction, overshoot: float):
+    """The loss of the two decoders side by side (y_pred: median a/b, then sure a/b): `reconstruction`
+    on the median, and `reconstruction` plus `overshoot` times the chroma beyond the truth's on the sure
+    colors. With a frozen encoder the decoders share nothing that learns: each learns as it would alone."""
+    sure_loss = with_overshoot(reconstruction, overshoot)
+
+    def median_and_sure(y_true: Tensor, y_pred: Tensor) -> Tensor:
+        return reconstruction(y_true, y_pred[..., :2]) + sure_loss(y_true, y_pred[..., 2:])
+
+    return median_and_sure
+
+
+CUSTOM_OBJECTS = {"revivacolor>SureColors": SureColors}

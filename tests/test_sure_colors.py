@@ -1,0 +1,113 @@
+"""Two answers from one network: the blend of the median and the sure colors, their loss, and a training run."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from models import train
+from models.losses import LOSSES, with_overshoot
+from models.registry import load_keras_file
+from models.sure_colors import SureColors, median_and_sure_loss
+from tests.conftest import photos_and_tiny_hint_unet
+
+
+def blend(median, sure, lower=0.2, upper=0.6, gain=1.5) -> np.ndarray:
+    pixels = np.array([[median, sure]], np.float32).transpose(1, 0, 2)[:, None, None]  # two (1, 1, 1, 2) inputs
+    return keras.ops.convert_to_numpy(SureColors(lower, upper, gain)(list(pixels)))[0, 0, 0]
+
+
+def test_the_median_where_the_sure_colors_keep_its_chroma_the_sure_colors_where_they_do_not():
+    np.testing.assert_allclose(blend([0.4, 0.3], [0.32, 0.24]), [0.4, 0.3], atol=1e-6)  # keeps 0.8: sure
+    np.testing.assert_allclose(blend([0.4, 0.3], [0.04, 0.03]), [0.06, 0.045], atol=1e-6)  # keeps 0.1: a guess
+    np.testing.assert_allclose(blend([0.4, 0.3], [0.16, 0.12]), [0.32, 0.24], atol=1e-6)  # 0.4: halfway
+    np.testing.assert_allclose(blend([0.0, 0.0], [0.02, -0.01]), [0.0, 0.0], atol=1e-6)  # a gray median stays
+
+
+@pytest.mark.parametrize("numbers", [(0.5, 0.5, 1.0), (-0.1, 0.5, 1.0), (0.2, 1.5, 1.0), (0.2, 0.6, 0.0)])
+def test_a_blend_without_a_ramp_or_a_gain_is_refused(numbers):
+    with pytest.raises(ValueError, match="SureColors needs"):
+        SureColors(*numbers)
+
+
+def test_the_loss_is_the_medians_plus_the_sure_colors_with_their_overshoot():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(-0.5, 0.5, (2, 4, 4, 2)).astype(np.float32)
+    median, sure = (rng.uniform(-0.5, 0.5, truth.shape).astype(np.float32) for _ in range(2))
+    both = float(median_and_sure_loss(LOSSES["mae"], 3.0)(truth, np.concatenate([median, sure], -1)))
+    alone = float(LOSSES["mae"](truth, median)) + float(with_overshoot(LOSSES["mae"], 3.0)(truth, sure))
+    assert both == pytest.approx(alone, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    """A tiny hint-taking unet and the same grown a sure decoder, untrained (--epochs 0): (base, run folder)."""
+    photos, base = photos_and_tiny_hint_unet(tmp_path_factory.mktemp("sure"), [f"p{index}.jpg" for index in range(4)])
+    run = photos.parent / "run"
+    argv = ["--data", str(photos), "--arch", "unet", "--hints", "--sure_colors", "3", "--init_from", str(base),
+            "--size", "64", "--epochs", "0", "--out", str(run), "--name", "sure"]  # fmt: skip
+    assert train.main(argv) == 0
+    return base, run
+
+
+def test_a_grown_sure_decoder_starts_as_the_median_so_the_model_starts_as_it_was(grown):
+    base_path, run = grown
+    base, model = load_keras_file(str(base_path)), load_keras_file(str(run / "sure.keras"))
+    rng = np.random.default_rng(1)
+    inputs = [rng.random((2, 64, 64, 1), np.float32), np.zeros((2, 64, 64, 3), np.float32)]
+    np.testing.assert_allclose(model.predict_on_batch(inputs), base.predict_on_batch(inputs), atol=1e-6)
+    sure = model.get_layer("sure_colors")
+    assert (sure.lower, sure.upper, sure.gain) == tuple(train.SURE_BLEND)
+    np.testing.assert_array_equal(
+        model.get_layer("sure_decode0a_conv").get_weights()[0], base.get_layer("decode0a_conv").get_weights()[0]
+    )
+    card = json.loads((run / "sure.json").read_text())
+    assert card["sure_colors"] == 3.0 and card["sure_blend"] == list(train.SURE_BLEND)
+    assert card["loss"] == "mae on the median + (mae + 3.0 * chroma beyond the truth's) on the sure colors"
+
+
+def test_training_gives_each_decoder_its_own_loss_and_the_encoder_stays_frozen(grown):
+    _, run = grown
+    argv = ["--data", "unused", "--arch", "unet", "--hints", "--hint_attention", "--sure_colors", "2",
+            "--sure_blend", "0.1", "0.5", "1.2", "--freeze_encoder", "--init_from", str(run / "sure.keras"),
+            "--out", "unused"]  # fmt: skip
+    model, generator = train.build_trainable(train.parse_args(argv), None)
+    trainable = {layer.name for layer in generator.layers if layer.trainable}
+    assert {"decode_full_conv", "ab", "sure_decode_full_conv", "sure_ab", "sure_hint_attention"} <= trainable
+    assert "mobilenet_v2_encoder" not in trainable
+    assert model.output_shape[-1] == 4 and model.loss.__name__ == "median_and_sure"
+    sure = generator.get_layer("sure_colors")
+    assert (sure.lower, sure.upper, sure.gain) == (0.1, 0.5, 1.2)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--arch", "autoencoder"],
+        ["--certainty"],
+        ["--overshoot", "1"],
+        ["--hints", "--no_worse", "1"],
+        ["--rebalance_mix", "0.9"],
+    ],
+)
+def test_sure_colors_are_refused_beside_another_loss_or_head(extra, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--out", "y", "--init_from", "m", "--sure_colors", "3", *extra])
+    assert "--sure_colors trains two unet decoders by --loss" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--sure_colors", "0"], "--sure_colors WEIGHT must be above 0, not 0"),
+        (["--sure_blend", "0.1", "0.5", "1"], "--sure_blend blends the two answers of --sure_colors: give it"),
+        (["--sure_colors", "3", "--sure_blend", "0.6", "0.5", "1"], "--sure_blend needs 0 <= LOWER < UPPER <= 1"),
+    ],
+)
+def test_a_weight_or_blend_that_would_do_nothing_is_refused(extra, message, capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--out", "y", *extra])
+    assert message in capsys.readouterr().err
