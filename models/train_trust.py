@@ -181,6 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     target = load_keras_file(target_path)
     if "imagenet_norm" not in [layer.name for layer in target.layers]:
         raise SystemExit(f"--init_from {args.init_from}: not a unet (no encoder to read)")
+    if "sure_colors" in [layer.name for layer in target.layers]:
+        raise SystemExit(
+            f"--init_from {args.init_from}: its second decoder (--sure_colors) already decides where it is sure; "
+            "the trust head is learned for a model with one decoder"
+        )
     inputs, truths = honest_examples(args, target, folds, unseen)
     logger.info("%d colorings of photos their model never saw", len(truths))
 

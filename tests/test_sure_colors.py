@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from models import train
+from models import train, train_trust
 from models.losses import LOSSES, with_overshoot
 from models.registry import load_keras_file
 from models.sure_colors import SureColors, median_and_sure_loss
-from tests.conftest import photos_and_tiny_hint_unet
+from tests.conftest import color_photo, photos_and_tiny_hint_unet, write_image
 
 
 def blend(median, sure, lower=0.2, upper=0.6, gain=1.5) -> np.ndarray:
@@ -111,3 +111,14 @@ def test_a_weight_or_blend_that_would_do_nothing_is_refused(extra, message, caps
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--out", "y", *extra])
     assert message in capsys.readouterr().err
+
+
+def test_no_trust_head_is_grown_on_a_model_that_already_knows_where_it_is_sure(grown, tmp_path):
+    _, run = grown
+    for index, name in enumerate(("harbor.jpg", "market.jpg")):
+        write_image(tmp_path / "photos" / name, color_photo(60, 80, seed=index))
+    photos = str(tmp_path / "photos")
+    with pytest.raises(SystemExit, match="already decides where it is sure"):
+        train_trust.main(["--init_from", str(run / "sure.keras"), "--data", photos, "--val", photos,
+                          "--out", str(tmp_path / "trust")])  # fmt: skip
+    assert not (tmp_path / "trust" / "fold0").exists()
