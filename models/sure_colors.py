@@ -28,6 +28,12 @@ SURE_BLEND = (0.15, 0.55, 1.3)
 CHROMA_FLOOR = 1e-3  # a/b / 128 units: the median's chroma in the share kept never falls below it
 
 
+def check_blend(lower: float, upper: float, gain: float) -> None:
+    """Raise ValueError unless the blend has a ramp inside [0, 1] and a positive gain."""
+    if not 0.0 <= lower < upper <= 1.0 or gain <= 0:
+        raise ValueError(f"the blend needs 0 <= lower < upper <= 1 and gain > 0, not {lower:g} {upper:g} {gain:g}")
+
+
 @keras.saving.register_keras_serializable(package="revivacolor")
 class SureColors(layers.Layer):
     """[median a/b, sure a/b] -> sure * gain + (median - sure * gain) * w, per pixel, where
@@ -38,8 +44,7 @@ class SureColors(layers.Layer):
 
     def __init__(self, lower: float, upper: float, gain: float, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= lower < upper <= 1.0 or gain <= 0:
-            raise ValueError(f"SureColors needs 0 <= lower < upper <= 1 and gain > 0, not {lower}, {upper}, {gain}")
+        check_blend(lower, upper, gain)
         self.lower, self.upper, self.gain = lower, upper, gain
 
     def call(self, inputs):

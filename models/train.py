@@ -41,7 +41,7 @@ from models.degrade import degrade_lightness
 from models.hints import HINTS_SHARE, no_hints, sample_hints
 from models.losses import LOSSES, no_worse_than_automatic, with_overshoot
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
-from models.sure_colors import SURE_BLEND, SURE_PREFIX, median_and_sure_loss
+from models.sure_colors import SURE_BLEND, SURE_PREFIX, check_blend, median_and_sure_loss
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
 from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
 from transforms.letterbox import letterbox
@@ -600,9 +600,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sure_blend blends the two answers of --sure_colors: give it")
     if args.sure_colors is not None:
         args.sure_blend = list(args.sure_blend or SURE_BLEND)
-        lower, upper, gain = args.sure_blend
-        if not (0 <= lower < upper <= 1 and gain > 0):
-            parser.error(f"--sure_blend needs 0 <= LOWER < UPPER <= 1 and GAIN > 0, not {lower:g} {upper:g} {gain:g}")
+        try:
+            check_blend(*args.sure_blend)
+        except ValueError as problem:
+            parser.error(f"--sure_blend: {problem}")
     if args.train_colors and not args.certainty:
         parser.error("--train_colors is for --certainty (without it, every run trains the colors)")
     for flag in ("hints", "scene_context", "certainty"):

@@ -29,7 +29,7 @@ def test_the_median_where_the_sure_colors_keep_its_chroma_the_sure_colors_where_
 
 @pytest.mark.parametrize("numbers", [(0.5, 0.5, 1.0), (-0.1, 0.5, 1.0), (0.2, 1.5, 1.0), (0.2, 0.6, 0.0)])
 def test_a_blend_without_a_ramp_or_a_gain_is_refused(numbers):
-    with pytest.raises(ValueError, match="SureColors needs"):
+    with pytest.raises(ValueError, match="the blend needs"):
         SureColors(*numbers)
 
 
@@ -104,7 +104,7 @@ def test_sure_colors_are_refused_beside_another_loss_or_head(extra, capsys):
     [
         (["--sure_colors", "0"], "--sure_colors WEIGHT must be above 0, not 0"),
         (["--sure_blend", "0.1", "0.5", "1"], "--sure_blend blends the two answers of --sure_colors: give it"),
-        (["--sure_colors", "3", "--sure_blend", "0.6", "0.5", "1"], "--sure_blend needs 0 <= LOWER < UPPER <= 1"),
+        (["--sure_colors", "3", "--sure_blend", "0.6", "0.5", "1"], "--sure_blend: the blend needs 0 <= lower < upper"),
     ],
 )
 def test_a_weight_or_blend_that_would_do_nothing_is_refused(extra, message, capsys):
