@@ -228,6 +228,7 @@ def unet_decoder(
     Known colors (`hints`, optional) join it at every level (Zhang et al. 2017 feed them beside L;
     here the encoder stays ImageNet's); with `hint_attention`, also as `HintAttention` carries them
     over the stride-8 grid, at the finer levels. `prefix` names a second decoder's layers.
+    Returns the features at stride 2 and what the attention carried (None without it).
     """
     *skips, encoded = encoder_outputs
     x = conv_bn_act(encoded, 160, f"{prefix}reduce", kernel_size=1)
@@ -244,23 +245,24 @@ def unet_decoder(
         x = conv_bn_act(x, width, f"{prefix}decode{level}b")
         if hint_attention and level == CARRIED_FROM_LEVEL:
             carried = carried_hints(x, hints, 16 >> level, hint_nearness, f"{prefix}hint_attention")
-    return x
+    return x, carried
 
 
 def unet_features(inputs, size: int | None, pretrained: bool, encoder: str):
     """The U-Net body of `build_unet_classes`: the decoder's features at stride 2 and the encoder's outputs."""
     encoder_outputs = unet_encoder(inputs, size, pretrained, encoder)
-    return unet_decoder(encoder_outputs), encoder_outputs
+    return unet_decoder(encoder_outputs)[0], encoder_outputs
 
 
 def full_resolution_ab(inputs, encoder_outputs, hints, decoder_options: dict, prefix: str = ""):
     """One decoder's a/b at the input's resolution, the last skip being L itself; also its last
-    features at stride 2 and at full resolution (what the certainty head reads)."""
-    features = unet_decoder(encoder_outputs, hints, prefix=prefix, **decoder_options)
+    features at stride 2 and at full resolution (what the certainty head reads), and what its
+    attention carried (None without it)."""
+    features, carried = unet_decoder(encoder_outputs, hints, prefix=prefix, **decoder_options)
     upsampled = layers.UpSampling2D(interpolation="bilinear", name=f"{prefix}up_full")(features)
     x = layers.Concatenate(name=f"{prefix}skip_lightness")([upsampled, inputs])
     x = add_hints(conv_bn_act(x, 16, f"{prefix}decode_full"), hints, 1, f"{prefix}hints_full")
-    return ab_output(x, f"{prefix}ab"), upsampled, x
+    return ab_output(x, f"{prefix}ab"), upsampled, x, carried
 
 
 def build_unet(
@@ -293,15 +295,19 @@ def build_unet(
     hint_input = keras.Input(shape=(size, size, HINT_CHANNELS), name="hints") if hints else None
     encoder_outputs = unet_encoder(inputs, size, pretrained, encoder)
     decoder_options = {"scene_context": scene_context, "hint_attention": hint_attention, "hint_nearness": hint_nearness}
-    ab, upsampled, x = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options)
+    ab, upsampled, x, carried = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options)
     if certainty:
         ab = ConfidentChroma(name="confident_ab")([ab, certainty_head(upsampled, x, ab)])
     if trust:
         trust_features = [encoder_outputs[level] for level in ENCODER_LEVELS]
         ab = trusted_colors(ab, trust_head(*trust_features, inputs, ab), hint_input)
     if sure_blend:
-        sure_ab, _, _ = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options, SURE_PREFIX)
-        ab = SureColors(*sure_blend, name="sure_colors")([ab, sure_ab])
+        sure_ab, *_ = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options, SURE_PREFIX)
+        blended = [ab, sure_ab]
+        if carried is not None:  # the known colors' reach (the share matched) at full resolution
+            stride = 16 >> CARRIED_FROM_LEVEL
+            blended.append(layers.UpSampling2D(stride, interpolation="bilinear", name="hint_reach")(carried))
+        ab = SureColors(*sure_blend, name="sure_colors")(blended)
     model_inputs = [inputs, hint_input] if hints else inputs
     return keras.Model(model_inputs, ab, name="unet")
 

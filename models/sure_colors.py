@@ -7,8 +7,9 @@ the same encoder learns a lower quantile of chroma (`models.losses.with_overshoo
 weight): nearly the median's color where the colors agree, little where they spread. How much
 chroma the sure answer keeps of the median's is then the model's own measure of certainty, and
 `SureColors` blends by it: the median where the sure answer keeps most of it, the sure answer
-(times a gain) where it keeps little. Both answers follow a known color, so near one the blend
-is mostly the median's.
+(times a gain) where it keeps little. Known colors settle the doubt: the median follows them
+(that is what it learned), while the sure answer keeps only part of their chroma. So where
+`HintAttention` says the known colors reach (its matched share), the blend takes the median.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from models.losses import with_overshoot
 Tensor = Any  # a tensor of the active Keras backend, or a NumPy array
 
 SURE_PREFIX = "sure_"  # the second decoder's layers: its own copy of every decoder layer's name
-# lower, upper, gain of the default (unet v15), chosen on val/scenes and val/people (docs/models.md)
+# lower, upper, gain chosen for --sure_colors 3 (unet v15) on val/scenes and val/people; v16 (--sure_colors 6)
+# has its own, 0.15 0.55 2.5 (docs/models.md)
 SURE_BLEND = (0.15, 0.55, 1.3)
 CHROMA_FLOOR = 1e-3  # a/b / 128 units: the median's chroma in the share kept never falls below it
 
@@ -36,10 +38,12 @@ def check_blend(lower: float, upper: float, gain: float) -> None:
 
 @keras.saving.register_keras_serializable(package="revivacolor")
 class SureColors(layers.Layer):
-    """[median a/b, sure a/b] -> sure * gain + (median - sure * gain) * w, per pixel, where
+    """[median a/b, sure a/b(, reach)] -> sure * gain + (median - sure * gain) * w, per pixel, where
     w = clip((C_sure / C_median - lower) / (upper - lower), 0, 1): the median where the sure
     answer keeps at least `upper` of its chroma, the sure answer times `gain` where it keeps
-    `lower` or less, and a straight ramp between.
+    `lower` or less, and a straight ramp between. With `reach` (HintAttention's output at full
+    resolution; its last channel, the share of each pixel the known colors reach, is r),
+    w becomes w + (1 - w) * r: the median wherever the known colors reach, the blend elsewhere.
     """
 
     def __init__(self, lower: float, upper: float, gain: float, **kwargs):
@@ -48,9 +52,12 @@ class SureColors(layers.Layer):
         self.lower, self.upper, self.gain = lower, upper, gain
 
     def call(self, inputs):
-        median, sure = (ops.cast(value, "float32") for value in inputs)
+        median, sure, *reach = (ops.cast(value, "float32") for value in inputs)
         kept = _chroma(sure) / ops.maximum(_chroma(median), CHROMA_FLOOR)
         weight = ops.clip((kept - self.lower) / (self.upper - self.lower), 0.0, 1.0)
+        if reach:
+            reached = ops.clip(reach[0][..., 2:], 0.0, 1.0)
+            weight = weight + (1.0 - weight) * reached
         return sure * self.gain + (median - sure * self.gain) * weight
 
     def compute_output_shape(self, input_shape):

@@ -498,7 +498,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         metavar=("LOWER", "UPPER", "GAIN"),
         help="with --sure_colors: the median where the sure colors keep UPPER of its chroma or more, the sure colors "
-        f"times GAIN where they keep LOWER or less (default {' '.join(map(str, SURE_BLEND))})",
+        f"times GAIN where they keep LOWER or less (default {' '.join(map(str, SURE_BLEND))}); with --hint_attention, "
+        "the median wherever the known colors reach",
     )
     parser.add_argument(
         "--scene_context",

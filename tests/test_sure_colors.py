@@ -8,16 +8,18 @@ import keras
 import numpy as np
 import pytest
 
-from models import train, train_trust
+from models import architectures, train, train_trust
 from models.losses import LOSSES, with_overshoot
 from models.registry import load_keras_file
 from models.sure_colors import SureColors, median_and_sure_loss
 from tests.conftest import color_photo, photos_and_tiny_hint_unet, write_image
 
 
-def blend(median, sure, lower=0.2, upper=0.6, gain=1.5) -> np.ndarray:
-    pixels = np.array([[median, sure]], np.float32).transpose(1, 0, 2)[:, None, None]  # two (1, 1, 1, 2) inputs
-    return keras.ops.convert_to_numpy(SureColors(lower, upper, gain)(list(pixels)))[0, 0, 0]
+def blend(median, sure, lower=0.2, upper=0.6, gain=1.5, reach=None) -> np.ndarray:
+    pixels = [np.array(value, np.float32)[None, None, None] for value in (median, sure)]  # (1, 1, 1, 2) each
+    if reach is not None:  # HintAttention's layout: a/b carried, then the share matched
+        pixels.append(np.array([0.1, -0.1, reach], np.float32)[None, None, None])
+    return keras.ops.convert_to_numpy(SureColors(lower, upper, gain)(pixels))[0, 0, 0]
 
 
 def test_the_median_where_the_sure_colors_keep_its_chroma_the_sure_colors_where_they_do_not():
@@ -25,6 +27,35 @@ def test_the_median_where_the_sure_colors_keep_its_chroma_the_sure_colors_where_
     np.testing.assert_allclose(blend([0.4, 0.3], [0.04, 0.03]), [0.06, 0.045], atol=1e-6)  # keeps 0.1: a guess
     np.testing.assert_allclose(blend([0.4, 0.3], [0.16, 0.12]), [0.32, 0.24], atol=1e-6)  # 0.4: halfway
     np.testing.assert_allclose(blend([0.0, 0.0], [0.02, -0.01]), [0.0, 0.0], atol=1e-6)  # a gray median stays
+
+
+def test_where_the_known_colors_reach_the_median_is_taken():
+    median, guess = [0.4, 0.3], [0.04, 0.03]  # the sure colors keep 0.1 of the median's chroma: a guess
+    np.testing.assert_allclose(blend(median, guess, reach=0.0), blend(median, guess), atol=1e-6)
+    np.testing.assert_allclose(blend(median, guess, reach=1.0), median, atol=1e-6)
+    np.testing.assert_allclose(blend(median, guess, reach=0.5), [0.23, 0.1725], atol=1e-6)  # halfway to the median
+    np.testing.assert_allclose(blend(median, [0.16, 0.12], reach=0.5), [0.36, 0.27], atol=1e-6)  # w 0.5 -> 0.75
+
+
+def test_a_model_with_attention_blends_by_the_known_colors_reach_and_without_them_as_before():
+    model = architectures.build_unet(64, pretrained=False, hints=True, hint_attention=True, sure_blend=(0.2, 0.6, 1.5))
+    model.get_layer("hint_attention").no_match.assign(-5.0)  # untrained features match little otherwise
+    names = ["ab", "sure_ab", "hint_reach", "sure_colors"]
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in names])
+    rng = np.random.default_rng(2)
+    lightness = rng.random((1, 64, 64, 1), np.float32)
+    hints = np.zeros((1, 64, 64, 3), np.float32)
+    hints[0, 10:14, 20:24] = (0.3, 0.2, 1.0)
+    for known in (np.zeros_like(hints), hints):
+        median, sure, reach, out = probe.predict_on_batch([lightness, known])
+        assert reach.shape == (1, 64, 64, 3) and (reach[..., 2].max() > 0.5) == bool(known.any())
+        without = keras.ops.convert_to_numpy(SureColors(0.2, 0.6, 1.5)([median, sure]))
+        kept = np.linalg.norm(sure, axis=-1) / np.maximum(np.linalg.norm(median, axis=-1), 1e-3)
+        weight = np.clip((kept - 0.2) / 0.4, 0, 1)
+        weight = (weight + (1 - weight) * reach[..., 2])[..., None]
+        np.testing.assert_allclose(out, sure * 1.5 + (median - sure * 1.5) * weight, atol=1e-5)
+        if not known.any():
+            np.testing.assert_allclose(out, without, atol=1e-6)
 
 
 @pytest.mark.parametrize("numbers", [(0.5, 0.5, 1.0), (-0.1, 0.5, 1.0), (0.2, 1.5, 1.0), (0.2, 0.6, 0.0)])
