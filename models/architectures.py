@@ -189,6 +189,7 @@ def add_carried(x, carried, stride: int, name: str):
 
 
 CARRIED_FROM_LEVEL = 1  # HintAttention matches on the decoder's features at stride 8, after this level
+CARRIED_STRIDE = 16 >> CARRIED_FROM_LEVEL  # the stride of its grid: what it carries is that much coarser than L
 
 
 def add_scene_context(x, encoded, name: str = "scene"):
@@ -244,7 +245,7 @@ def unet_decoder(
             x = add_carried(x, carried, 1 << (level - CARRIED_FROM_LEVEL), f"{prefix}carried{level}")
         x = conv_bn_act(x, width, f"{prefix}decode{level}b")
         if hint_attention and level == CARRIED_FROM_LEVEL:
-            carried = carried_hints(x, hints, 16 >> level, hint_nearness, f"{prefix}hint_attention")
+            carried = carried_hints(x, hints, CARRIED_STRIDE, hint_nearness, f"{prefix}hint_attention")
     return x, carried
 
 
@@ -305,8 +306,8 @@ def build_unet(
         sure_ab, *_ = full_resolution_ab(inputs, encoder_outputs, hint_input, decoder_options, SURE_PREFIX)
         blended = [ab, sure_ab]
         if carried is not None:  # the known colors' reach (the share matched) at full resolution
-            stride = 16 >> CARRIED_FROM_LEVEL
-            blended.append(layers.UpSampling2D(stride, interpolation="bilinear", name="hint_reach")(carried))
+            reach = layers.UpSampling2D(CARRIED_STRIDE, interpolation="bilinear", name="hint_reach")(carried)
+            blended.append(reach)
         ab = SureColors(*sure_blend, name="sure_colors")(blended)
     model_inputs = [inputs, hint_input] if hints else inputs
     return keras.Model(model_inputs, ab, name="unet")
