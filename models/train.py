@@ -42,6 +42,7 @@ from models.hints import HINTS_SHARE, no_hints, sample_hints
 from models.losses import LOSSES, no_worse_than_automatic, with_overshoot
 from models.registry import BUNDLED_DIR, file_sha256, load_keras_file, resolve_model
 from models.sure_colors import SURE_BLEND, SURE_PREFIX, check_blend, median_and_sure_loss
+from transforms.balance import without_cast
 from transforms.codec import decode_scan, has_image_suffix, to_float_bgr
 from transforms.lab import AB_SCALE, L_SCALE, bgr_to_lab
 from transforms.letterbox import letterbox
@@ -83,6 +84,13 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
     if not grids:
         raise ValueError(f"no readable photos among {len(files)} files")
     return np.stack(grids)
+
+
+def balance_neutrals(grids: np.ndarray, strength: float) -> np.ndarray:
+    """Training grids with strength times each photo's near-neutral cast taken out of its a/b targets."""
+    for grid in grids:
+        grid[..., 1:] = without_cast(grid[..., 0] * L_SCALE, grid[..., 1:] * AB_SCALE, strength) / AB_SCALE
+    return grids
 
 
 class CropBatches(keras.utils.PyDataset):
@@ -547,6 +555,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="share of the training crops given old-photo damage (models/degrade.py); 0 trains on clean L",
     )
+    parser.add_argument(
+        "--neutral_balance",
+        type=share,
+        default=0.0,
+        help="share of each training photo's near-neutral cast (transforms/balance.py) taken out of its targets",
+    )
     parser.add_argument("--init_from", default=None, help="start from a bundled model's or a .keras file's weights")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, CSV log, exported model")
     parser.add_argument("--name", default=None, help="model name in the registry (default: --arch)")
@@ -632,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
         train_files, val_files = (files, list_images(args.val)) if args.val else split_by_name(files, 10)
         logger.info("%d training and %d validation photos", len(train_files), len(val_files))
         train_grids = load_grids(train_files, args.size)
+        if args.neutral_balance:
+            train_grids = balance_neutrals(train_grids, args.neutral_balance)
     model, generator = build_trainable(args, train_grids)
     if train_grids is not None:
         workers = max(1, min(8, (os.cpu_count() or 2) // 2))  # threads that cut and damage the crops
@@ -709,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
         "sure_blend": args.sure_blend,
         "hint_share": args.hint_share if args.hints else None,
         "damage_share": args.damage_share,
+        "neutral_balance": args.neutral_balance,
         "training_data": args.data if train_files else None,
         "validation_data": (args.val or "10% of training data by file-name hash") if val_files else None,
         "training_images": len(train_files),

@@ -1,1 +1,1 @@
-"""Image math shared by the pipeline and training, NumPy and OpenCV only: codec, lab, letterbox, metrics."""
+"""Image math shared by the pipeline and training, NumPy and OpenCV only: codec, lab, letterbox, balance, metrics."""
