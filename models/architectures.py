@@ -276,7 +276,7 @@ def build_unet(
     hint_attention: bool = False,
     hint_nearness: float | None = None,
     trust: bool = False,
-    sure_blend: tuple[float, float, float] | None = None,
+    sure_blend: tuple[float, ...] | None = None,
 ) -> keras.Model:
     """Our U-Net regressing a/b: an ImageNet encoder, a light decoder (`unet_decoder`).
 
@@ -288,7 +288,7 @@ def build_unet(
     output's chroma follows it (models.certainty); the median a/b stay the layer `ab`.
     `trust=True` adds a head that keeps the share of each color's chroma that colors of its kind
     earned on photos their model never saw (models.trust); the untrusted a/b stay the layer `ab`.
-    `sure_blend` (lower, upper, gain) adds a second decoder on the same encoder for the colors the
+    `sure_blend` (lower, upper, gain[, faint]) adds a second decoder on the same encoder for the colors the
     model is sure of (`sure_ab`) and blends it with the median `ab` (models.sure_colors).
     `pretrained=False` skips loading the weights (for tests and for rebuilding a trained model).
     """

@@ -502,12 +502,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sure_blend",
         type=float,
-        nargs=3,
+        nargs="+",
         default=None,
-        metavar=("LOWER", "UPPER", "GAIN"),
+        metavar="LOWER UPPER GAIN [FAINT]",
         help="with --sure_colors: the median where the sure colors keep UPPER of its chroma or more, the sure colors "
-        f"times GAIN where they keep LOWER or less (default {' '.join(map(str, SURE_BLEND))}); with --hint_attention, "
-        "the median wherever the known colors reach",
+        f"times GAIN where they keep LOWER or less (default {' '.join(map(str, SURE_BLEND))}), then FAINT units "
+        "(CIELAB) off every pixel's chroma, none below zero (default 0); with --hint_attention, the median and no "
+        "threshold wherever the known colors reach",
     )
     parser.add_argument(
         "--scene_context",
@@ -615,6 +616,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--sure_blend blends the two answers of --sure_colors: give it")
     if args.sure_colors is not None:
         args.sure_blend = list(args.sure_blend or SURE_BLEND)
+        if len(args.sure_blend) not in (3, 4):
+            parser.error(f"--sure_blend takes LOWER UPPER GAIN and an optional FAINT, not {len(args.sure_blend)}")
         try:
             check_blend(*args.sure_blend)
         except ValueError as problem:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the training data from its packages and retrain the default model (`unet`, version 16)
+# Rebuild the training data from its packages and retrain the default model (`unet`, version 17)
 # from ImageNet weights, as it was made; then bundle it. About three hours on 2 CPU cores.
 #
 #   scripts/train_default.sh            # data in data/corpus, runs in runs/, the model into models/bundled/
@@ -19,13 +19,14 @@
 # 6. unet v12: v11's HintAttention grown a learned nearness term (a far cell needs more likeness than a near
 #    one to take a known color), its known-colors paths trained on for 20 epochs on the whole grids; the
 #    mean of epochs 8 to 20.
-# 7. unet v16: v12's decoder and known-colors paths trained again together on its frozen encoder, half the
+# 7. unet v17: v12's decoder and known-colors paths trained again together on its frozen encoder, half the
 #    crops hinted, on a corpus without the warm bias of most of `extra` (at most 3 crops of each wallpaper and
 #    interior, no stamp composites) and without `train/more`, which stays a check on photos the colors never
 #    saw; 24 epochs on clean crops, the mean of epochs 12 to 24 (that much is v13); beside it a second decoder,
 #    started as v12's, learns the colors the model is sure of (`--sure_colors 6`: L1 plus 6 times the chroma
 #    painted beyond the truth's), and the output blends the two (`--sure_blend 0.15 0.55 2.5`; v15 was the
-#    same with 3 and the default blend), taking the median wherever known colors reach (models/sure_colors.py).
+#    same with 3 and the default blend), taking the median wherever known colors reach, and 2 units of chroma
+#    off every pixel's where they do not (v16 was the same without; models/sure_colors.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure_venv.sh
@@ -52,7 +53,7 @@ $python -m models.train "${data[@]}" --arch unet --hints --hint_attention --hint
   --average_from 8 --damage_share 0.5 --seed 6 --out runs/unet_v12 --name unet --version 12
 $python -m models.train --data data/corpus/train/photos data/corpus/train/frames 'data/corpus/train/extra/*_0[0-2].*' \
   "${val[@]}" --arch unet --hints --hint_attention --hint_nearness 3 \
-  --freeze_encoder --init_from runs/unet_v12/unet.keras --sure_colors 6 --sure_blend 0.15 0.55 2.5 --epochs 24 \
-  --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 --seed 8 --out runs/unet_v16 \
-  --name unet --version 16 --bundle
+  --freeze_encoder --init_from runs/unet_v12/unet.keras --sure_colors 6 --sure_blend 0.15 0.55 2.5 2 --epochs 24 \
+  --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 --seed 8 --out runs/unet_v17 \
+  --name unet --version 17 --bundle
 cp data/corpus/manifest.csv docs/training/unet-data.csv

@@ -15,11 +15,11 @@ from models.sure_colors import SureColors, median_and_sure_loss
 from tests.conftest import color_photo, photos_and_tiny_hint_unet, write_image
 
 
-def blend(median, sure, lower=0.2, upper=0.6, gain=1.5, reach=None) -> np.ndarray:
+def blend(median, sure, lower=0.2, upper=0.6, gain=1.5, reach=None, faint=0.0) -> np.ndarray:
     pixels = [np.array(value, np.float32)[None, None, None] for value in (median, sure)]  # (1, 1, 1, 2) each
     if reach is not None:  # HintAttention's layout: a/b carried, then the share matched
         pixels.append(np.array([0.1, -0.1, reach], np.float32)[None, None, None])
-    return keras.ops.convert_to_numpy(SureColors(lower, upper, gain)(pixels))[0, 0, 0]
+    return keras.ops.convert_to_numpy(SureColors(lower, upper, gain, faint)(pixels))[0, 0, 0]
 
 
 def test_the_median_where_the_sure_colors_keep_its_chroma_the_sure_colors_where_they_do_not():
@@ -58,7 +58,20 @@ def test_a_model_with_attention_blends_by_the_known_colors_reach_and_without_the
             np.testing.assert_allclose(out, without, atol=1e-6)
 
 
-@pytest.mark.parametrize("numbers", [(0.5, 0.5, 1.0), (-0.1, 0.5, 1.0), (0.2, 1.5, 1.0), (0.2, 0.6, 0.0)])
+def test_a_soft_threshold_takes_faint_units_off_every_chroma_but_where_known_colors_reach():
+    median = [0.4, 0.3]  # chroma 0.5 of a/b / 128: 64 CIELAB units, kept whole by the median
+    np.testing.assert_allclose(blend(median, median, faint=16.0), [0.3, 0.225], atol=1e-6)  # 64 -> 48 units
+    faint = [0.012, 0.016]  # chroma 2.56 units
+    np.testing.assert_allclose(blend(faint, faint, faint=2.0), [0.012 * 0.56 / 2.56, 0.016 * 0.56 / 2.56], atol=1e-6)
+    np.testing.assert_allclose(blend(faint, faint, faint=3.0), [0.0, 0.0], atol=1e-7)  # under the threshold: gray
+    np.testing.assert_allclose(blend(faint, faint, reach=1.0, faint=3.0), faint, atol=1e-6)  # a known color's
+    np.testing.assert_allclose(blend(median, median, reach=0.5, faint=16.0), [0.35, 0.2625], atol=1e-6)  # 8 off
+    assert SureColors.from_config(SureColors(0.2, 0.6, 1.5, 2.0).get_config()).faint == 2.0
+
+
+@pytest.mark.parametrize(
+    "numbers", [(0.5, 0.5, 1.0), (-0.1, 0.5, 1.0), (0.2, 1.5, 1.0), (0.2, 0.6, 0.0), (0.2, 0.6, 1.0, -1.0)]
+)
 def test_a_blend_without_a_ramp_or_a_gain_is_refused(numbers):
     with pytest.raises(ValueError, match="the blend needs"):
         SureColors(*numbers)
@@ -103,7 +116,7 @@ def test_a_grown_sure_decoder_starts_as_the_median_so_the_model_starts_as_it_was
 def test_training_gives_each_decoder_its_own_loss_and_the_encoder_stays_frozen(grown):
     _, run = grown
     argv = ["--data", "unused", "--arch", "unet", "--hints", "--hint_attention", "--sure_colors", "2",
-            "--sure_blend", "0.1", "0.5", "1.2", "--freeze_encoder", "--init_from", str(run / "sure.keras"),
+            "--sure_blend", "0.1", "0.5", "1.2", "2", "--freeze_encoder", "--init_from", str(run / "sure.keras"),
             "--out", "unused"]  # fmt: skip
     model, generator = train.build_trainable(train.parse_args(argv), None)
     trainable = {layer.name for layer in generator.layers if layer.trainable}
@@ -111,7 +124,7 @@ def test_training_gives_each_decoder_its_own_loss_and_the_encoder_stays_frozen(g
     assert "mobilenet_v2_encoder" not in trainable
     assert model.output_shape[-1] == 4 and model.loss.__name__ == "median_and_sure"
     sure = generator.get_layer("sure_colors")
-    assert (sure.lower, sure.upper, sure.gain) == (0.1, 0.5, 1.2)
+    assert (sure.lower, sure.upper, sure.gain, sure.faint) == (0.1, 0.5, 1.2, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +149,8 @@ def test_sure_colors_are_refused_beside_another_loss_or_head(extra, capsys):
         (["--sure_colors", "0"], "--sure_colors WEIGHT must be above 0, not 0"),
         (["--sure_blend", "0.1", "0.5", "1"], "--sure_blend blends the two answers of --sure_colors: give it"),
         (["--sure_colors", "3", "--sure_blend", "0.6", "0.5", "1"], "--sure_blend: the blend needs 0 <= lower < upper"),
+        (["--sure_colors", "3", "--sure_blend", "0.1", "0.5"], "--sure_blend takes LOWER UPPER GAIN and an optional"),
+        (["--sure_colors", "3", "--sure_blend", "0.1", "0.5", "1", "2", "3"], "--sure_blend takes LOWER UPPER GAIN"),
     ],
 )
 def test_a_weight_or_blend_that_would_do_nothing_is_refused(extra, message, capsys):
