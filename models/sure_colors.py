@@ -7,9 +7,10 @@ the same encoder learns a lower quantile of chroma (`models.losses.with_overshoo
 weight): nearly the median's color where the colors agree, little where they spread. How much
 chroma the sure answer keeps of the median's is then the model's own measure of certainty, and
 `SureColors` blends by it: the median where the sure answer keeps most of it, the sure answer
-(times a gain) where it keeps little. What stays faint after the blend (a few units of chroma) is
-more often a wrong tint than a color on photos nobody tuned to, so a soft threshold can take a few
-units off every pixel's chroma (`faint`: as in wavelet shrinkage, Donoho 1995). Known colors
+(times a gain) where it keeps little. What the sure answer leaves faint there (a few units of
+chroma) is more often a wrong tint than a color on photos nobody tuned to, so a soft threshold can
+take a few units off its chroma, in proportion to the doubt (`faint`: soft thresholding, as in
+wavelet shrinkage, Donoho 1995). Known colors
 settle the doubt: the median follows them (that is what it learned), while the sure answer keeps
 only part of their chroma. So where `HintAttention` says the known colors reach (its matched
 share), the blend takes the median, and no threshold.
@@ -29,7 +30,7 @@ Tensor = Any  # a tensor of the active Keras backend, or a NumPy array
 
 SURE_PREFIX = "sure_"  # the second decoder's layers: its own copy of every decoder layer's name
 # lower, upper, gain chosen for --sure_colors 3 (unet v15) on val/scenes and val/people; v16 and v17
-# (--sure_colors 6) have their own, 0.15 0.55 2.5, and v17 a faint threshold of 2 (docs/models.md)
+# (--sure_colors 6) have their own, 0.15 0.55 2.5, and v17 a faint threshold of 3 (docs/models.md)
 SURE_BLEND = (0.15, 0.55, 1.3)
 CHROMA_FLOOR = 1e-3  # a/b / 128 units: the median's chroma in the share kept never falls below it
 
@@ -51,7 +52,8 @@ class SureColors(layers.Layer):
     `lower` or less, and a straight ramp between. With `reach` (HintAttention's output at full
     resolution; its last channel, the share of each pixel the known colors reach, is r),
     w becomes w + (1 - w) * r: the median wherever the known colors reach, the blend elsewhere.
-    Then `faint` (CIELAB units) times (1 - r) is taken off every pixel's chroma, none below zero.
+    Then `faint` (CIELAB units) times 1 - w is taken off every pixel's chroma, none below zero:
+    the whole threshold where the blend is unsure and none reached, none where it takes the median.
     """
 
     def __init__(self, lower: float, upper: float, gain: float, faint: float = 0.0, **kwargs):
@@ -69,7 +71,7 @@ class SureColors(layers.Layer):
         if not self.faint:
             return blend
         chroma = _chroma(blend)
-        remaining = ops.maximum(chroma - self.faint / AB_SCALE * (1.0 - reached), 0.0)
+        remaining = ops.maximum(chroma - self.faint / AB_SCALE * (1.0 - weight), 0.0)
         return blend * remaining / ops.maximum(chroma, CHROMA_FLOOR)
 
     def compute_output_shape(self, input_shape):

@@ -25,8 +25,8 @@
 #    saw; 24 epochs on clean crops, the mean of epochs 12 to 24 (that much is v13); beside it a second decoder,
 #    started as v12's, learns the colors the model is sure of (`--sure_colors 6`: L1 plus 6 times the chroma
 #    painted beyond the truth's), and the output blends the two (`--sure_blend 0.15 0.55 2.5`; v15 was the
-#    same with 3 and the default blend), taking the median wherever known colors reach, and 2 units of chroma
-#    off every pixel's where they do not (v16 was the same without; models/sure_colors.py).
+#    same with 3 and the default blend), taking the median wherever known colors reach, and up to 3 units of
+#    chroma off in proportion to its doubt (v16 was the same without; models/sure_colors.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure_venv.sh
@@ -53,7 +53,7 @@ $python -m models.train "${data[@]}" --arch unet --hints --hint_attention --hint
   --average_from 8 --damage_share 0.5 --seed 6 --out runs/unet_v12 --name unet --version 12
 $python -m models.train --data data/corpus/train/photos data/corpus/train/frames 'data/corpus/train/extra/*_0[0-2].*' \
   "${val[@]}" --arch unet --hints --hint_attention --hint_nearness 3 \
-  --freeze_encoder --init_from runs/unet_v12/unet.keras --sure_colors 6 --sure_blend 0.15 0.55 2.5 2 --epochs 24 \
+  --freeze_encoder --init_from runs/unet_v12/unet.keras --sure_colors 6 --sure_blend 0.15 0.55 2.5 3 --epochs 24 \
   --patience 24 --learning_rate 5e-4 --cosine_decay --average_from 12 --damage_share 0 --seed 8 --out runs/unet_v17 \
   --name unet --version 17 --bundle
 cp data/corpus/manifest.csv docs/training/unet-data.csv

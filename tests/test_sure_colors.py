@@ -58,14 +58,13 @@ def test_a_model_with_attention_blends_by_the_known_colors_reach_and_without_the
             np.testing.assert_allclose(out, without, atol=1e-6)
 
 
-def test_a_soft_threshold_takes_faint_units_off_every_chroma_but_where_known_colors_reach():
-    median = [0.4, 0.3]  # chroma 0.5 of a/b / 128: 64 CIELAB units, kept whole by the median
-    np.testing.assert_allclose(blend(median, median, faint=16.0), [0.3, 0.225], atol=1e-6)  # 64 -> 48 units
-    faint = [0.012, 0.016]  # chroma 2.56 units
-    np.testing.assert_allclose(blend(faint, faint, faint=2.0), [0.012 * 0.56 / 2.56, 0.016 * 0.56 / 2.56], atol=1e-6)
-    np.testing.assert_allclose(blend(faint, faint, faint=3.0), [0.0, 0.0], atol=1e-7)  # under the threshold: gray
-    np.testing.assert_allclose(blend(faint, faint, reach=1.0, faint=3.0), faint, atol=1e-6)  # a known color's
-    np.testing.assert_allclose(blend(median, median, reach=0.5, faint=16.0), [0.35, 0.2625], atol=1e-6)  # 8 off
+def test_a_soft_threshold_takes_faint_units_off_the_chroma_in_proportion_to_the_doubt():
+    median, guess = [0.4, 0.3], [0.04, 0.03]  # the sure colors keep 0.1 of the median's chroma: w = 0
+    np.testing.assert_allclose(blend(median, guess, faint=3.2), [0.04, 0.03], atol=1e-6)  # 9.6 -> 6.4 units
+    np.testing.assert_allclose(blend(median, [0.004, 0.003], faint=2.0), [0.0, 0.0], atol=1e-7)  # 0.96: gray
+    np.testing.assert_allclose(blend(median, [0.16, 0.12], faint=16.0), [0.27, 0.2025], atol=1e-6)  # w 0.5: 8 off
+    np.testing.assert_allclose(blend(median, median, faint=16.0), median, atol=1e-6)  # sure: the median, whole
+    np.testing.assert_allclose(blend(median, guess, reach=1.0, faint=16.0), median, atol=1e-6)  # a known color's
     assert SureColors.from_config(SureColors(0.2, 0.6, 1.5, 2.0).get_config()).faint == 2.0
 
 
