@@ -10,10 +10,9 @@ chroma the sure answer keeps of the median's is then the model's own measure of 
 (times a gain) where it keeps little. What the sure answer leaves faint there (a few units of
 chroma) is more often a wrong tint than a color on photos nobody tuned to, so a soft threshold can
 take a few units off its chroma, in proportion to the doubt (`faint`: soft thresholding, as in
-wavelet shrinkage, Donoho 1995). Known colors
-settle the doubt: the median follows them (that is what it learned), while the sure answer keeps
-only part of their chroma. So where `HintAttention` says the known colors reach (its matched
-share), the blend takes the median, and no threshold.
+wavelet shrinkage, Donoho 1995). Known colors settle the doubt: the median follows them (that is
+what it learned), while the sure answer keeps only part of their chroma. So where `HintAttention`
+says the known colors reach (its matched share), the blend takes the median, and no threshold.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def load_grids(files: list[str], size: int) -> np.ndarray:
 
 
 def balance_neutrals(grids: np.ndarray, strength: float) -> np.ndarray:
-    """Training grids with strength times each photo's near-neutral cast taken out of its a/b targets."""
+    """Training grids with strength times each photo's near-neutral cast taken out of its a/b targets (in place)."""
     for grid in grids:
         grid[..., 1:] = without_cast(grid[..., 0] * L_SCALE, grid[..., 1:] * AB_SCALE, strength) / AB_SCALE
     return grids
@@ -504,11 +504,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         nargs="+",
         default=None,
-        metavar="LOWER UPPER GAIN [FAINT]",
-        help="with --sure_colors: the median where the sure colors keep UPPER of its chroma or more, the sure colors "
+        metavar="NUMBER",
+        help="with --sure_colors, LOWER UPPER GAIN [FAINT]: the median where the sure colors keep UPPER of its chroma "
+        "or more, the sure colors "
         f"times GAIN where they keep LOWER or less (default {' '.join(map(str, SURE_BLEND))}), then FAINT units "
-        "(CIELAB) off every pixel's chroma, none below zero (default 0); with --hint_attention, the median and no "
-        "threshold wherever the known colors reach",
+        "(CIELAB) times the blend's doubt (1 - its weight) off each pixel's chroma, none below zero (default 0); with "
+        "--hint_attention, the median and no threshold wherever the known colors reach",
     )
     parser.add_argument(
         "--scene_context",
