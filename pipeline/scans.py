@@ -238,11 +238,16 @@ def prepare_scan(
         icc_profile=icc_profile,
         icc_description=icc_description,
         source_metadata=source_metadata,
-        warnings=profile_warnings + source_metadata.warnings,
+        warnings=profile_warnings + source_metadata.warnings + _pages_left_out(decoded.pages),
     )
     if hints_file is not None:
         scan = with_hints(scan, hints_file)
     return dataclasses.replace(scan, seconds=time.perf_counter() - started)
+
+
+def _pages_left_out(pages: int) -> tuple[str, ...]:
+    """A warning for a multi-page TIFF: its colorized copy holds only the first page."""
+    return (f"a TIFF of {pages} pages: only the first was colorized",) if pages > 1 else ()
 
 
 def with_hints(scan: Scan, hints_file: HintsFile) -> Scan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
@@ -10,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, TiffImagePlugin
 
 import pipeline
 from pipeline.records import read_metadata
@@ -29,6 +30,16 @@ def png_claiming(width: int, height: int) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
     )
+
+
+def tiff(pages: list[tuple[Image.Image, dict]]) -> bytes:
+    """A TIFF of these pages, each with its own tags (254, NewSubfileType 1: a reduced-resolution preview)."""
+    buffer = io.BytesIO()
+    with TiffImagePlugin.AppendingTiffWriter(buffer, new=True) as writer:
+        for page, tags in pages:
+            page.save(writer, format="TIFF", tiffinfo=tags)
+            writer.newFrame()
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +68,10 @@ def bad_archive(tmp_path_factory) -> Path:
     exif = Image.Exif()
     exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees clockwise to display
     rgb.save(folder / "exif_rotated.jpg", exif=exif)
+    pages = [cv2.cvtColor(color_photo(60, 80, seed=seed), cv2.COLOR_BGR2GRAY) for seed in range(2)]
+    (folder / "two_pages.tif").write_bytes(tiff([(Image.fromarray(page), {}) for page in pages]))
+    preview = Image.fromarray(pages[0]).resize((20, 15))
+    (folder / "with_preview.tif").write_bytes(tiff([(Image.fromarray(pages[0]), {}), (preview, {254: 1})]))
     write_image(folder / "one_pixel.png", PHOTO[:1, :1])
     write_image(folder / "strip.png", cv2.resize(PHOTO, (20000, 40)))
     for name in ("name with spaces.jpg", "ünïcødé 照片.jpg", "-leading-dash.jpg", "a/b/c/nested.png"):
@@ -81,6 +96,8 @@ SIZES = {  # expected (width, height) of each output
     "cmyk.jpg": (80, 60),
     "animated.png": (80, 60),  # the first frame; GIF is written as PNG
     "exif_rotated.jpg": (60, 80),  # upright, as a viewer shows it
+    "two_pages.tif": (80, 60),  # the first page, with a warning
+    "with_preview.tif": (80, 60),
     "one_pixel.png": (1, 1),
     "strip.png": (20000, 40),
     "name with spaces.jpg": (80, 60),
@@ -102,6 +119,8 @@ def test_every_bad_file_is_an_error_row_and_every_good_file_is_written(bad_archi
         assert written is not None, name
         assert (written.shape[1], written.shape[0]) == (width, height), name
     assert cv2.imread(str(output / "rgb16.tiff"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert "a TIFF of 2 pages: only the first was colorized" in rows["two_pages.tif"]["warnings"]
+    assert rows["with_preview.tif"]["warnings"] is None  # a scanner's preview is no page of its own
     assert not list(output.rglob("*.tmp"))  # nothing half-written
     assert all(
         path.stat().st_size > 0 for path in bad_archive.rglob("*") if path.is_file() and path.name != "empty.jpg"

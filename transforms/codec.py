@@ -78,13 +78,15 @@ class DecodedScan:
     """A decoded scan: gray (H, W) or BGR (H, W, 3), uint8 or uint16, alpha already on white.
 
     `icc_profile` is the file's embedded profile, as found (OpenCV does not read it); `turned_upright`
-    whether the pixels were turned by the file's EXIF orientation (JPEGs are, other formats are not).
+    whether the pixels were turned by the file's EXIF orientation (JPEGs are, other formats are not);
+    `pages` how many pages a TIFF holds, of which only the first is decoded.
     """
 
     pixels: np.ndarray
     input_channels: int
     icc_profile: bytes | None = None
     turned_upright: bool = False
+    pages: int = 1
 
     @property
     def bit_depth(self) -> int:
@@ -111,6 +113,26 @@ def _header(data: bytes) -> tuple[tuple[int, int] | None, bytes | None]:
             return image.size, image.info.get("icc_profile") or None
     except Exception:  # noqa: BLE001 - not a format Pillow knows: the decoder will say what is wrong
         return None, None
+
+
+TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic TIFF and BigTIFF
+REDUCED_RESOLUTION = 1  # TIFF NewSubfileType (tag 254) bit 0: a thumbnail or preview of another page
+
+
+def tiff_pages(data: bytes) -> int:
+    """The pages of a TIFF (1 for any other file), leaving out reduced-resolution previews: scanners
+    often store one after the scan, and it is no page of its own. Reads the IFDs only, no pixels."""
+    if data[:4] not in TIFF_MAGIC:
+        return 1
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            pages = 0
+            for index in range(image.n_frames):
+                image.seek(index)
+                pages += not int(image.tag_v2.get(254, 0)) & REDUCED_RESOLUTION
+    except Exception:  # noqa: BLE001 - a damaged IFD chain: OpenCV decodes what it can of the first page
+        return 1
+    return max(pages, 1)
 
 
 def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
@@ -152,7 +174,7 @@ def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
         pixels = _composite_on_white(pixels)
     elif input_channels not in (1, 3):
         raise ScanDecodeError(f"unsupported number of channels: {input_channels}")
-    return DecodedScan(pixels, input_channels, icc_profile, turned_upright=is_jpeg)
+    return DecodedScan(pixels, input_channels, icc_profile, turned_upright=is_jpeg, pages=tiff_pages(data))
 
 
 _REDUCED_JPEG_DECODES = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}
