@@ -238,16 +238,18 @@ def prepare_scan(
         icc_profile=icc_profile,
         icc_description=icc_description,
         source_metadata=source_metadata,
-        warnings=profile_warnings + source_metadata.warnings + _pages_left_out(decoded.pages),
+        warnings=profile_warnings + source_metadata.warnings + _images_left_out(decoded),
     )
     if hints_file is not None:
         scan = with_hints(scan, hints_file)
     return dataclasses.replace(scan, seconds=time.perf_counter() - started)
 
 
-def _pages_left_out(pages: int) -> tuple[str, ...]:
-    """A warning for a multi-page TIFF: its colorized copy holds only the first page."""
-    return (f"a TIFF of {pages} pages: only the first was colorized",) if pages > 1 else ()
+def _images_left_out(decoded: DecodedScan) -> tuple[str, ...]:
+    """A warning for a multi-page TIFF or an animation: its colorized copy holds only the first image."""
+    if decoded.pages > 1:
+        return (f"a TIFF of {decoded.pages} pages: only the first was colorized",)
+    return ("an animation: only its first frame was colorized",) if decoded.animated else ()
 
 
 def with_hints(scan: Scan, hints_file: HintsFile) -> Scan:

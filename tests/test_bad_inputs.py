@@ -121,6 +121,8 @@ def test_every_bad_file_is_an_error_row_and_every_good_file_is_written(bad_archi
     assert cv2.imread(str(output / "rgb16.tiff"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
     assert "a TIFF of 2 pages: only the first was colorized" in rows["two_pages.tif"]["warnings"]
     assert rows["with_preview.tif"]["warnings"] is None  # a scanner's preview is no page of its own
+    assert "an animation: only its first frame was colorized" in rows["animated.gif"]["warnings"]
+    assert rows["palette.png"]["warnings"] is None and rows["gray16.tiff"]["warnings"] is None
     assert not list(output.rglob("*.tmp"))  # nothing half-written
     assert all(
         path.stat().st_size > 0 for path in bad_archive.rglob("*") if path.is_file() and path.name != "empty.jpg"

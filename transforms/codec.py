@@ -79,7 +79,8 @@ class DecodedScan:
 
     `icc_profile` is the file's embedded profile, as found (OpenCV does not read it); `turned_upright`
     whether the pixels were turned by the file's EXIF orientation (JPEGs are, other formats are not);
-    `pages` how many pages a TIFF holds, of which only the first is decoded.
+    `pages` how many pages a TIFF holds and `animated` whether a GIF, PNG or WebP holds more than
+    one frame: only the first page or frame is decoded.
     """
 
     pixels: np.ndarray
@@ -87,6 +88,7 @@ class DecodedScan:
     icc_profile: bytes | None = None
     turned_upright: bool = False
     pages: int = 1
+    animated: bool = False
 
     @property
     def bit_depth(self) -> int:
@@ -135,6 +137,20 @@ def tiff_pages(data: bytes) -> int:
     return max(pages, 1)
 
 
+ANIMATION_MAGIC = (b"GIF8", b"\x89PNG")  # and WebP's RIFF....WEBP
+
+
+def is_animation(data: bytes) -> bool:
+    """Whether a GIF, PNG or WebP holds more than one frame (Pillow reads the headers, and a GIF's first frame)."""
+    if data[:4] not in ANIMATION_MAGIC and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return bool(getattr(image, "is_animated", False))
+    except Exception:  # noqa: BLE001 - damaged frames after the first: OpenCV decodes the first
+        return False
+
+
 def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
     """Decode image bytes keeping their bit depth.
 
@@ -174,7 +190,9 @@ def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
         pixels = _composite_on_white(pixels)
     elif input_channels not in (1, 3):
         raise ScanDecodeError(f"unsupported number of channels: {input_channels}")
-    return DecodedScan(pixels, input_channels, icc_profile, turned_upright=is_jpeg, pages=tiff_pages(data))
+    return DecodedScan(
+        pixels, input_channels, icc_profile, turned_upright=is_jpeg, pages=tiff_pages(data), animated=is_animation(data)
+    )
 
 
 _REDUCED_JPEG_DECODES = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}
