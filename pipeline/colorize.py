@@ -340,4 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     for path, status, error in zip(table["source_path"], table["status"], table["error"], strict=True):
         if status != STATUS_OK:
             print(f"  failed: {path}: {error}")
+    if warned := sum(1 for warning in table.get("warnings", []) if warning):
+        print(f"  {warned} written with warnings (what could not be kept as it was): the report's Warnings")
     return EXIT_OK if counts[FAILED] == 0 else EXIT_SOME_FILES_FAILED

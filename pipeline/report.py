@@ -2,8 +2,8 @@
 
     python -m pipeline.report OUTPUT [OUTPUT ...] [--out report.html]
 
-One folder gives a summary (counts of ok and error; for every metric, over how many files
-it was taken, its mean and median), the error rows, histograms and a gallery (scan,
+One folder gives a summary (counts of ok, error and warned; for every metric, over how many files
+it was taken, its mean and median), the error rows, the warned rows, histograms and a gallery (scan,
 result, ground truth; files by their path below the folder they share) sortable by any
 metric. Several folders (runs of different models over the same scans) give one
 report with a column per model and their results side by side. Thumbnails are
@@ -90,6 +90,7 @@ def summary_table(runs: Sequence[Run]) -> str:
         f"<tr><td>files</td>{''.join(f'<td>{len(run.rows)}</td>' for run in runs)}</tr>",
         f"<tr><td>ok</td>{''.join(f'<td>{len(run.ok_rows)}</td>' for run in runs)}</tr>",
         f"<tr><td>error</td>{''.join(f'<td>{len(run.rows) - len(run.ok_rows)}</td>' for run in runs)}</tr>",
+        f"<tr><td>ok, with warnings</td>{''.join(f'<td>{_warned(run)}</td>' for run in runs)}</tr>",
     ]
     for metric in REPORT_METRICS:
         per_run = [_values(run.ok_rows, metric) for run in runs]
@@ -104,16 +105,30 @@ def summary_table(runs: Sequence[Run]) -> str:
     return f'<table id="summary"><tr><th>metric</th>{header}</tr>{"".join(lines)}</table>'
 
 
+def _warned(run: Run) -> int:
+    return sum(1 for row in run.ok_rows if row.get("warnings"))
+
+
 def errors_table(runs: Sequence[Run]) -> str:
-    rows = [(run.model, row) for run in runs for row in run.rows if row["status"] != STATUS_OK]
+    """Every file that failed, with its error."""
+    rows = [(run.model, row, row["error"] or "") for run in runs for row in run.rows if row["status"] != STATUS_OK]
+    return _file_table("errors", "error", rows, "No errors.")
+
+
+def warnings_table(runs: Sequence[Run]) -> str:
+    """Every file written with a warning (a profile, metadata or pages that could not be kept as they were)."""
+    rows = [(run.model, row, row["warnings"]) for run in runs for row in run.ok_rows if row.get("warnings")]
+    return _file_table("warnings", "warnings", rows, "No warnings.")
+
+
+def _file_table(table_id: str, column: str, rows: list[tuple[str, dict, str]], empty: str) -> str:
     if not rows:
-        return '<p id="errors">No errors.</p>'
+        return f'<p id="{table_id}">{empty}</p>'
     cells = "".join(
-        f"<tr><td>{html.escape(model)}</td><td>{html.escape(row['source_path'])}</td>"
-        f"<td>{html.escape(row['error'] or '')}</td></tr>"
-        for model, row in rows
+        f"<tr><td>{html.escape(model)}</td><td>{html.escape(row['source_path'])}</td><td>{html.escape(text)}</td></tr>"
+        for model, row, text in rows
     )
-    return f'<table id="errors"><tr><th>model</th><th>file</th><th>error</th></tr>{cells}</table>'
+    return f'<table id="{table_id}"><tr><th>model</th><th>file</th><th>{column}</th></tr>{cells}</table>'
 
 
 def histogram_svg(values: Sequence[float], metric: str, title: str, bins: int = 20) -> str:
@@ -288,6 +303,7 @@ def render_report(runs: Sequence[Run], extremes: int = 24, sample: int = 24) -> 
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>Outputs: {', '.join(html.escape(run.output) for run in runs)}</p>"
         f"<h2>Summary</h2>{summary_table(runs)}<h2>Errors</h2>{errors_table(runs)}"
+        f"<h2>Warnings</h2>{warnings_table(runs)}"
         f"{histograms(runs)}<h2>Gallery</h2>{gallery(runs, extremes, sample)}"
         f"<script>{script}</script></body></html>"
     )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from pipeline import progress
 from pipeline.colorize import EXIT_BAD_COMMAND_LINE, EXIT_OK, _reject_unknown_options, main
@@ -112,10 +113,13 @@ def test_the_summary_separates_colorized_now_done_before_skipped_and_failed(scan
     assert "3 colorized now, 0 done before, 1 skipped (not images), 0 failed" in capsys.readouterr().out
     (scans / "broken.png").write_bytes(b"no image")
     write_image(scans / "new.png", color_photo(10, 10))
+    pages = [Image.fromarray(color_photo(10, 10, seed=seed)) for seed in (1, 2)]
+    pages[0].save(scans / "pages.tif", save_all=True, append_images=pages[1:])
     assert main(_argv(scans, output, tiny_model)) != EXIT_OK
     summary = capsys.readouterr().out
-    assert "1 colorized now, 3 done before, 1 skipped (not images), 1 failed" in summary
+    assert "2 colorized now, 3 done before, 1 skipped (not images), 1 failed" in summary
     assert re.search(r"failed: .*broken\.png: not a readable image", summary)
+    assert "1 written with warnings (what could not be kept as it was): the report's Warnings" in summary
 
 
 def test_progress_line_counts_and_time_left():

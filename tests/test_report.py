@@ -7,10 +7,20 @@ import shutil
 import subprocess
 
 import pytest
+from PIL import Image
 
 import pipeline
 from pipeline.records import STATUS_OK, metadata_row
-from pipeline.report import Run, histograms, render_report, select_gallery, shown_names, summary_table, write_report
+from pipeline.report import (
+    Run,
+    histograms,
+    render_report,
+    select_gallery,
+    shown_names,
+    summary_table,
+    warnings_table,
+    write_report,
+)
 from tests.conftest import color_photo, write_image
 
 CHROMIUM_FLAGS = [
@@ -28,10 +38,13 @@ CHROMIUM_FLAGS = [
 
 @pytest.fixture(scope="module")
 def evaluated_runs(tmp_path_factory, tiny_model):
-    """Two runs over the same color photos (a tiny model and the gray baseline), with one broken file."""
+    """Two runs over the same color photos (a tiny model and the gray baseline), with one broken file
+    and one written with a warning (a TIFF of two pages)."""
     folder = tmp_path_factory.mktemp("report")
-    for index in range(3):
+    for index in range(2):
         write_image(folder / "photos" / f"photo{index}.jpg", color_photo(40 + 10 * index, 60, seed=index))
+    pages = [Image.fromarray(color_photo(60, 60, seed=seed)[:, :, ::-1]) for seed in (2, 3)]
+    pages[0].save(folder / "photos" / "pages.tif", save_all=True, append_images=pages[1:])
     (folder / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
     outputs = []
     for model in (str(tiny_model), "gray"):
@@ -41,11 +54,14 @@ def evaluated_runs(tmp_path_factory, tiny_model):
     return outputs
 
 
-def test_every_run_writes_a_report_with_summary_errors_and_gallery(evaluated_runs):
+def test_every_run_writes_a_report_with_summary_errors_warnings_and_gallery(evaluated_runs):
     report = (evaluated_runs[0] / "report.html").read_text()
-    for table in ('id="summary"', 'id="errors"', 'id="gallery"'):
+    for table in ('id="summary"', 'id="errors"', 'id="warnings"', 'id="gallery"'):
         assert table in report
     assert "broken.jpg" in report and "delta_e2000 (mean)" in report and "psnr (median)" in report
+    assert "<tr><td>ok, with warnings</td><td>1</td></tr>" in report
+    warnings = re.search(r'<table id="warnings">(.*?)</table>', report).group(1)
+    assert "pages.tif" in warnings and "a TIFF of 2 pages: only the first was colorized" in warnings
     assert report.count("data:image/jpeg;base64,") == 3 * 3  # scan, result and ground truth of 3 photos
 
 
@@ -65,6 +81,20 @@ def test_large_runs_show_the_worst_the_best_and_a_sample():
     assert len(chosen) == 25 and chosen[:10] == keys[:10] and chosen[10:20] == keys[-10:]
     assert chosen == select_gallery(keys, score, extremes=10, sample=5)  # the same sample every time
     assert select_gallery(keys[:20], score, extremes=10, sample=5) == keys[:20]
+
+
+def test_warnings_are_listed_escaped_and_a_run_without_them_says_so():
+    rows = [
+        {"status": "ok", "source_path": "a<b>.tif", "warnings": "a TIFF of 3 pages: only the first was colorized"},
+        {"status": "ok", "source_path": "plain.jpg", "warnings": None},
+        {"status": "ok", "source_path": "old.jpg"},  # a table written before the column existed
+        {"status": "error", "source_path": "bad.jpg", "error": "file is empty (0 bytes)", "warnings": None},
+    ]
+    run = Run(output="out", model="m", rows=rows)
+    warnings = warnings_table([run])
+    assert "a&lt;b&gt;.tif" in warnings and "3 pages" in warnings and "plain.jpg" not in warnings
+    assert "<tr><td>ok, with warnings</td><td>1</td></tr>" in summary_table([run])
+    assert warnings_table([Run(output="out", model="m", rows=rows[1:])]) == '<p id="warnings">No warnings.</p>'
 
 
 def test_summary_says_over_how_many_files_each_metric_was_taken():
@@ -116,5 +146,5 @@ def test_report_opens_in_chromium_with_every_image_loaded(evaluated_runs, tmp_pa
     loaded = re.search(r'data-images-loaded="(\d+)"', dom)
     assert images and loaded, "the report's load script did not run"
     assert int(images.group(1)) == 9 and loaded.group(1) == images.group(1)
-    for table in ('id="summary"', 'id="errors"', 'id="gallery"'):
+    for table in ('id="summary"', 'id="errors"', 'id="warnings"', 'id="gallery"'):
         assert table in dom
