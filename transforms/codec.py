@@ -118,37 +118,29 @@ def _header(data: bytes) -> tuple[tuple[int, int] | None, bytes | None]:
 
 
 TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic TIFF and BigTIFF
+ANIMATION_MAGIC = (b"GIF8", b"\x89PNG")  # and WebP's RIFF....WEBP
 REDUCED_RESOLUTION = 1  # TIFF NewSubfileType (tag 254) bit 0: a thumbnail or preview of another page
 
 
-def tiff_pages(data: bytes) -> int:
-    """The pages of a TIFF (1 for any other file), leaving out reduced-resolution previews: scanners
-    often store one after the scan, and it is no page of its own. Reads the IFDs only, no pixels."""
-    if data[:4] not in TIFF_MAGIC:
-        return 1
+def images_held(data: bytes) -> tuple[int, bool]:
+    """(pages, animated): how many pages a TIFF holds, leaving out reduced-resolution previews (scanners
+    often store one after the scan, and it is no page of its own), and whether a GIF, PNG or WebP holds
+    more than one frame. Pillow reads the IFDs and headers only (and a GIF's first frame); (1, False)
+    for any other file, or where they are damaged: OpenCV decodes what it can of the first image."""
+    is_tiff = data[:4] in TIFF_MAGIC
+    if not is_tiff and data[:4] not in ANIMATION_MAGIC and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return 1, False
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if not is_tiff:
+                return 1, bool(getattr(image, "is_animated", False))
             pages = 0
             for index in range(image.n_frames):
                 image.seek(index)
                 pages += not int(image.tag_v2.get(254, 0)) & REDUCED_RESOLUTION
-    except Exception:  # noqa: BLE001 - a damaged IFD chain: OpenCV decodes what it can of the first page
-        return 1
-    return max(pages, 1)
-
-
-ANIMATION_MAGIC = (b"GIF8", b"\x89PNG")  # and WebP's RIFF....WEBP
-
-
-def is_animation(data: bytes) -> bool:
-    """Whether a GIF, PNG or WebP holds more than one frame (Pillow reads the headers, and a GIF's first frame)."""
-    if data[:4] not in ANIMATION_MAGIC and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        return False
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return bool(getattr(image, "is_animated", False))
-    except Exception:  # noqa: BLE001 - damaged frames after the first: OpenCV decodes the first
-        return False
+    except Exception:  # noqa: BLE001 - a damaged IFD chain or frame after the first
+        return 1, False
+    return max(pages, 1), False
 
 
 def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
@@ -190,9 +182,8 @@ def decode_scan(data: bytes, max_pixels: int | None = None) -> DecodedScan:
         pixels = _composite_on_white(pixels)
     elif input_channels not in (1, 3):
         raise ScanDecodeError(f"unsupported number of channels: {input_channels}")
-    return DecodedScan(
-        pixels, input_channels, icc_profile, turned_upright=is_jpeg, pages=tiff_pages(data), animated=is_animation(data)
-    )
+    pages, animated = images_held(data)
+    return DecodedScan(pixels, input_channels, icc_profile, turned_upright=is_jpeg, pages=pages, animated=animated)
 
 
 _REDUCED_JPEG_DECODES = {8: cv2.IMREAD_REDUCED_COLOR_8, 4: cv2.IMREAD_REDUCED_COLOR_4, 2: cv2.IMREAD_REDUCED_COLOR_2}
