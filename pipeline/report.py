@@ -34,6 +34,7 @@ REPORT_METRICS = (*METRIC_NAMES, "colorfulness", "hints", "hint_delta_e2000")
 LOWER_IS_BETTER = {"mae", "mse", "mae_ab", "mse_ab", "delta_e2000", "skin_delta_e2000", "hint_delta_e2000"}
 SORT_METRIC_PREFERENCE = ("delta_e2000", "psnr", "colorfulness")  # the gallery's default order, worst first
 THUMBNAIL_HEIGHT = 160
+FILE_TABLE_ROWS = 500  # errors or warnings listed in the report; the rest are counted
 
 
 @dataclass
@@ -110,25 +111,31 @@ def _warned(run: Run) -> int:
 
 
 def errors_table(runs: Sequence[Run]) -> str:
-    """Every file that failed, with its error."""
+    """The files that failed, with their errors."""
     rows = [(run.model, row, row["error"] or "") for run in runs for row in run.rows if row["status"] != STATUS_OK]
     return _file_table("errors", "error", rows, "No errors.")
 
 
 def warnings_table(runs: Sequence[Run]) -> str:
-    """Every file written with a warning (a profile, metadata or pages that could not be kept as they were)."""
+    """The files written with a warning (a profile, metadata or pages that could not be kept as they were)."""
     rows = [(run.model, row, row["warnings"]) for run in runs for row in run.ok_rows if row.get("warnings")]
     return _file_table("warnings", "warnings", rows, "No warnings.")
 
 
 def _file_table(table_id: str, column: str, rows: list[tuple[str, dict, str]], empty: str) -> str:
+    """Model, file and `column` of each row, the first FILE_TABLE_ROWS of them: a night where every scan
+    fails or warns alike must not make the report as large as its table, which holds them all."""
     if not rows:
         return f'<p id="{table_id}">{empty}</p>'
     cells = "".join(
         f"<tr><td>{html.escape(model)}</td><td>{html.escape(row['source_path'])}</td><td>{html.escape(text)}</td></tr>"
-        for model, row, text in rows
+        for model, row, text in rows[:FILE_TABLE_ROWS]
     )
-    return f'<table id="{table_id}"><tr><th>model</th><th>file</th><th>{column}</th></tr>{cells}</table>'
+    table = f'<table id="{table_id}"><tr><th>model</th><th>file</th><th>{column}</th></tr>{cells}</table>'
+    if len(rows) <= FILE_TABLE_ROWS:
+        return table
+    more = len(rows) - FILE_TABLE_ROWS
+    return f"{table}<p>And {more} more: the metadata table's <code>{column}</code> column has them all.</p>"
 
 
 def histogram_svg(values: Sequence[float], metric: str, title: str, bins: int = 20) -> str:

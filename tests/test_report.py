@@ -95,6 +95,9 @@ def test_warnings_are_listed_escaped_and_a_run_without_them_says_so():
     assert "a&lt;b&gt;.tif" in warnings and "3 pages" in warnings and "plain.jpg" not in warnings
     assert "<tr><td>ok, with warnings</td><td>1</td></tr>" in summary_table([run])
     assert warnings_table([Run(output="out", model="m", rows=rows[1:])]) == '<p id="warnings">No warnings.</p>'
+    many = [{"status": "ok", "source_path": f"{i}.bmp", "warnings": "BMP holds no ICC profile"} for i in range(502)]
+    listed = warnings_table([Run(output="out", model="m", rows=many)])
+    assert listed.count("<tr><td>m</td>") == 500 and "And 2 more" in listed and "501.bmp" not in listed
 
 
 def test_summary_says_over_how_many_files_each_metric_was_taken():
